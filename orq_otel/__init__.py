@@ -1,0 +1,7 @@
+"""orq-otel: OpenTelemetry instrumentation that makes every LLM call carry who it was for."""
+
+from orq_otel._context import get_identity, set_identity, use_identity
+from orq_otel._identity import Identity
+from orq_otel._version import __version__
+
+__all__ = ["Identity", "__version__", "get_identity", "set_identity", "use_identity"]

@@ -1,0 +1,119 @@
+"""Options of orq_otel: keyword arguments win, `ORQ_OTEL_*` variables are the fallback.
+
+Options are parsed once (when `instrument()` runs, or on first use without it) into a
+frozen `Settings`; the per-call path only reads attributes of that object.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+IDENTITY_FIELDS = ("id", "display_name", "email", "metadata", "logo_url", "tags")
+DEFAULT_PROPAGATE_FIELDS = ("id", "display_name", "tags", "metadata")
+DEFAULT_INJECT_HOSTS = ("orq.ai",)
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every option, resolved."""
+
+    inject_hosts: tuple[str, ...] = DEFAULT_INJECT_HOSTS
+    propagate_fields: tuple[str, ...] = DEFAULT_PROPAGATE_FIELDS
+    record_email: bool = False
+    metric_identity: bool = True
+
+
+def _split_list(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def _parse_bool(name: str, text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError(f"{name} must be true or false, not {text!r}")
+
+
+def _as_tuple(name: str, value: str | Iterable[str]) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return _split_list(value)
+    items = tuple(value)
+    if not all(isinstance(item, str) for item in items):
+        raise TypeError(f"{name} must be a comma-separated string or a list of strings")
+    return items
+
+
+def _normalise_hosts(value: str | Iterable[str]) -> tuple[str, ...]:
+    return tuple(host.strip().lower().strip(".") for host in _as_tuple("inject_hosts", value))
+
+
+def _normalise_fields(value: str | Iterable[str]) -> tuple[str, ...]:
+    names = _as_tuple("propagate_fields", value)
+    unknown = [name for name in names if name not in IDENTITY_FIELDS]
+    if unknown:
+        raise ValueError(
+            f"propagate_fields has unknown field(s) {unknown}; choose from {list(IDENTITY_FIELDS)}"
+        )
+    # The id is what every downstream service keys on: it always travels.
+    return ("id", *(name for name in names if name != "id"))
+
+
+_NORMALISERS: Mapping[str, Callable[[Any], Any]] = {
+    "inject_hosts": _normalise_hosts,
+    "propagate_fields": _normalise_fields,
+    "record_email": lambda value: (
+        value if isinstance(value, bool) else _parse_bool("record_email", str(value))
+    ),
+    "metric_identity": lambda value: (
+        value if isinstance(value, bool) else _parse_bool("metric_identity", str(value))
+    ),
+}
+
+
+def _env_name(option: str) -> str:
+    return "ORQ_OTEL_" + option.upper()
+
+
+def load_settings(
+    options: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Resolve every option: keyword argument, else `ORQ_OTEL_<OPTION>`, else the default."""
+    options = dict(options or {})
+    environ = os.environ if environ is None else environ
+    known = {field.name for field in fields(Settings)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise TypeError(f"unknown orq_otel option(s) {unknown}; known options are {sorted(known)}")
+    resolved: dict[str, Any] = {}
+    for name in known:
+        if name in options and options[name] is not None:
+            resolved[name] = _NORMALISERS[name](options[name])
+        elif _env_name(name) in environ:
+            resolved[name] = _NORMALISERS[name](environ[_env_name(name)])
+    return replace(Settings(), **resolved)
+
+
+class _SettingsHolder:
+    """The settings in force: from the environment until `instrument()` installs its own."""
+
+    def __init__(self) -> None:
+        self._settings: Settings | None = None
+
+    def get(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings()
+        return self._settings
+
+    def set(self, settings: Settings | None) -> None:
+        self._settings = settings
+
+
+current_settings = _SettingsHolder()
