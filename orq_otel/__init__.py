@@ -2,6 +2,14 @@
 
 from orq_otel._context import get_identity, set_identity, use_identity
 from orq_otel._identity import Identity
+from orq_otel._instrumentor import OrqInstrumentor
 from orq_otel._version import __version__
 
-__all__ = ["Identity", "__version__", "get_identity", "set_identity", "use_identity"]
+__all__ = [
+    "Identity",
+    "OrqInstrumentor",
+    "__version__",
+    "get_identity",
+    "set_identity",
+    "use_identity",
+]

@@ -1,0 +1,194 @@
+"""Span attributes: from the request's keyword arguments, the response, and the identity.
+
+No prompt or completion content is ever read here.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
+from opentelemetry.semconv._incubating.attributes.enduser_attributes import ENDUSER_ID
+from opentelemetry.semconv._incubating.attributes.user_attributes import USER_ID
+from opentelemetry.util.types import AttributeValue
+
+from orq_otel._identity import Identity
+
+IDENTITY_ID = "orq.identity.id"
+IDENTITY_DISPLAY_NAME = "orq.identity.display_name"
+IDENTITY_EMAIL = "orq.identity.email"
+IDENTITY_TAGS = "orq.identity.tags"
+IDENTITY_METADATA_PREFIX = "orq.identity.metadata."
+
+# Request keyword -> attribute, for plain numeric parameters.
+_NUMERIC_PARAMETERS = {
+    "temperature": gen_ai.GEN_AI_REQUEST_TEMPERATURE,
+    "top_p": gen_ai.GEN_AI_REQUEST_TOP_P,
+    "frequency_penalty": gen_ai.GEN_AI_REQUEST_FREQUENCY_PENALTY,
+    "presence_penalty": gen_ai.GEN_AI_REQUEST_PRESENCE_PENALTY,
+    "seed": gen_ai.GEN_AI_REQUEST_SEED,
+    "max_tokens": gen_ai.GEN_AI_REQUEST_MAX_TOKENS,
+    "max_completion_tokens": gen_ai.GEN_AI_REQUEST_MAX_TOKENS,
+    "max_output_tokens": gen_ai.GEN_AI_REQUEST_MAX_TOKENS,
+    "dimensions": gen_ai.GEN_AI_EMBEDDINGS_DIMENSION_COUNT,
+}
+
+
+def request_attributes(kwargs: Mapping[str, Any]) -> dict[str, AttributeValue]:
+    """GenAI request attributes for the parameters the caller gave."""
+    attributes: dict[str, AttributeValue] = {}
+    model = kwargs.get("model")
+    if isinstance(model, str):
+        attributes[gen_ai.GEN_AI_REQUEST_MODEL] = model
+    for name, key in _NUMERIC_PARAMETERS.items():
+        value = kwargs.get(name)
+        # openai's NOT_GIVEN / omit sentinels and None are not parameters the caller gave.
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            attributes[key] = value
+    count = kwargs.get("n")
+    if isinstance(count, int) and count != 1:
+        attributes[gen_ai.GEN_AI_REQUEST_CHOICE_COUNT] = count
+    stop = kwargs.get("stop")
+    if isinstance(stop, str):
+        attributes[gen_ai.GEN_AI_REQUEST_STOP_SEQUENCES] = (stop,)
+    elif isinstance(stop, (list, tuple)) and all(isinstance(item, str) for item in stop):
+        attributes[gen_ai.GEN_AI_REQUEST_STOP_SEQUENCES] = tuple(stop)
+    encoding_format = kwargs.get("encoding_format")
+    if isinstance(encoding_format, str):
+        attributes[gen_ai.GEN_AI_REQUEST_ENCODING_FORMATS] = (encoding_format,)
+    if kwargs.get("stream") is True:
+        attributes[gen_ai.GEN_AI_REQUEST_STREAM] = True
+    return attributes
+
+
+@dataclass
+class Usage:
+    """Token counts as reported by the server (None where not reported)."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cached_input_tokens: int | None = None
+    reasoning_output_tokens: int | None = None
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def usage_of(usage: object) -> Usage | None:
+    """Usage from a Chat/Completions/Embeddings `usage` or a Responses `usage` object."""
+    if usage is None:
+        return None
+    input_tokens = _int(getattr(usage, "input_tokens", None))
+    if input_tokens is not None:  # Responses API
+        return Usage(
+            input_tokens,
+            _int(getattr(usage, "output_tokens", None)),
+            _int(getattr(getattr(usage, "input_tokens_details", None), "cached_tokens", None)),
+            _int(getattr(getattr(usage, "output_tokens_details", None), "reasoning_tokens", None)),
+        )
+    prompt_details = getattr(usage, "prompt_tokens_details", None)
+    completion_details = getattr(usage, "completion_tokens_details", None)
+    return Usage(
+        _int(getattr(usage, "prompt_tokens", None)),
+        _int(getattr(usage, "completion_tokens", None)),
+        _int(getattr(prompt_details, "cached_tokens", None)),
+        _int(getattr(completion_details, "reasoning_tokens", None)),
+    )
+
+
+def usage_attributes(usage: Usage) -> dict[str, AttributeValue]:
+    pairs = (
+        (gen_ai.GEN_AI_USAGE_INPUT_TOKENS, usage.input_tokens),
+        (gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS, usage.output_tokens),
+        (gen_ai.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, usage.cached_input_tokens),
+        (gen_ai.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, usage.reasoning_output_tokens),
+    )
+    return {key: value for key, value in pairs if value is not None}
+
+
+def finish_reasons_of(response: object) -> tuple[str, ...]:
+    """Finish reasons of a completion, or the status of a Responses API response."""
+    choices = getattr(response, "choices", None)
+    if isinstance(choices, list):
+        return tuple(
+            str(reason) for choice in choices if (reason := getattr(choice, "finish_reason", None))
+        )
+    status = getattr(response, "status", None)
+    return (status,) if isinstance(status, str) else ()
+
+
+def response_attributes(response: object) -> dict[str, AttributeValue]:
+    """Attributes of a complete (non-streamed) response object."""
+    attributes: dict[str, AttributeValue] = {}
+    response_id = getattr(response, "id", None)
+    if isinstance(response_id, str):
+        attributes[gen_ai.GEN_AI_RESPONSE_ID] = response_id
+    model = getattr(response, "model", None)
+    if isinstance(model, str):
+        attributes[gen_ai.GEN_AI_RESPONSE_MODEL] = model
+    reasons = finish_reasons_of(response)
+    if reasons:
+        attributes[gen_ai.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
+    return attributes
+
+
+# --- identity ------------------------------------------------------------------------
+
+
+def _metadata_value(value: object) -> AttributeValue | None:
+    if isinstance(value, (str, bool, int, float)):
+        return value
+    if value is None:
+        return None
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _identity_attributes(identity: Identity) -> dict[str, AttributeValue]:
+    attributes: dict[str, AttributeValue] = {
+        IDENTITY_ID: identity.id,
+        ENDUSER_ID: identity.id,
+        USER_ID: identity.id,
+    }
+    if identity.display_name is not None:
+        attributes[IDENTITY_DISPLAY_NAME] = identity.display_name
+    if identity.tags is not None:
+        attributes[IDENTITY_TAGS] = tuple(identity.tags)
+    for key, value in (identity.metadata or {}).items():
+        converted = _metadata_value(value)
+        if converted is not None:
+            attributes[IDENTITY_METADATA_PREFIX + key] = converted
+    return attributes
+
+
+class IdentityAttributes:
+    """Span attributes per identity object, computed once and kept for recent identities.
+
+    Each `use_identity` block holds one identity object, so calls in the block reuse one
+    entry. Entries hold their identity, so an `id()` is never reused while cached.
+    """
+
+    def __init__(self, record_email: bool, size: int = 1024) -> None:
+        self._record_email = record_email
+        self._size = size
+        self._cache: OrderedDict[int, tuple[Identity, Mapping[str, AttributeValue]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def of(self, identity: Identity) -> Mapping[str, AttributeValue]:
+        key = id(identity)
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] is identity:
+            return cached[1]
+        attributes = _identity_attributes(identity)
+        if self._record_email and identity.email is not None:
+            attributes[IDENTITY_EMAIL] = identity.email
+        with self._lock:
+            self._cache[key] = (identity, attributes)
+            if len(self._cache) > self._size:
+                self._cache.popitem(last=False)
+        return attributes

@@ -1,0 +1,211 @@
+"""One instrumented call: its span, its request changes, its metrics.
+
+Every method that runs our own logic catches its failures, logs them once and lets the
+call go on: instrumentation must never break the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import wraps
+from timeit import default_timer
+from typing import Any, TypeVar
+
+from opentelemetry import trace
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
+from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
+from opentelemetry.semconv.attributes.server_attributes import SERVER_ADDRESS, SERVER_PORT
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.util.types import AttributeValue
+
+from orq_otel._attributes import (
+    IDENTITY_ID,
+    IdentityAttributes,
+    Usage,
+    request_attributes,
+    response_attributes,
+    usage_attributes,
+    usage_of,
+)
+from orq_otel._config import Settings
+from orq_otel._context import get_identity
+from orq_otel._hosts import RouteCache
+from orq_otel._injection import asks_for_usage, with_identity, with_usage_requested
+from orq_otel._log import exception_once
+from orq_otel._metrics import Instruments
+from orq_otel._openai_types import OpenAITypes
+from orq_otel._stream_observers import StreamObserver
+
+_R = TypeVar("_R")
+
+
+def guarded(fallback: Callable[..., Any]) -> Callable[[Callable[..., _R]], Callable[..., _R]]:
+    """Run our logic; on failure log once and return `fallback(*args)` instead."""
+
+    def decorate(method: Callable[..., _R]) -> Callable[..., _R]:
+        @wraps(method)
+        def run(*args: Any, **kwargs: Any) -> _R:
+            try:
+                return method(*args, **kwargs)
+            except Exception:  # noqa: BLE001 - the boundary where our failures stop
+                exception_once(
+                    f"internal:{method.__qualname__}",
+                    "orq_otel failed in %s; the call goes on without it",
+                    method.__qualname__,
+                )
+                return fallback(*args, **kwargs)  # type: ignore[no-any-return]
+
+        return run
+
+    return decorate
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """An instrumented openai method."""
+
+    operation: str  # gen_ai.operation.name
+    stream_options: bool  # whether the endpoint takes `stream_options.include_usage`
+    observer: type[StreamObserver]
+
+
+class Telemetry:
+    """What `instrument()` sets up once and every call shares."""
+
+    def __init__(
+        self, tracer: Tracer, instruments: Instruments, settings: Settings, types: OpenAITypes
+    ) -> None:
+        self.tracer = tracer
+        self.instruments = instruments
+        self.settings = settings
+        self.types = types
+        self.routes = RouteCache(settings.inject_hosts)
+        self.identity_attributes = IdentityAttributes(settings.record_email)
+
+    @guarded(lambda self, endpoint, client, kwargs: None)
+    def start(self, endpoint: Endpoint, client: object, kwargs: Mapping[str, Any]) -> Call | None:
+        """Open the span and prepare the request; None if we cannot (the call goes on)."""
+        route = self.routes.route(client)
+        identity = get_identity()
+        send_kwargs: Mapping[str, Any] = kwargs
+        hides_usage = False
+        if route.injects:
+            if identity is not None:
+                send_kwargs = with_identity(send_kwargs, identity)
+            if (
+                endpoint.stream_options
+                and kwargs.get("stream") is True
+                and not asks_for_usage(kwargs)
+            ):
+                send_kwargs = with_usage_requested(send_kwargs)
+                hides_usage = True
+        common: dict[str, AttributeValue] = {
+            gen_ai.GEN_AI_OPERATION_NAME: endpoint.operation,
+            gen_ai.GEN_AI_PROVIDER_NAME: route.provider,
+        }
+        if route.address is not None:
+            common[SERVER_ADDRESS] = route.address
+        if route.port is not None:
+            common[SERVER_PORT] = route.port
+        model = kwargs.get("model")
+        if isinstance(model, str):
+            common[gen_ai.GEN_AI_REQUEST_MODEL] = model
+        span_attributes = {**common, **request_attributes(kwargs)}
+        metric_attributes = common
+        if identity is not None:
+            span_attributes.update(self.identity_attributes.of(identity))
+            if self.settings.metric_identity:
+                metric_attributes = {**common, IDENTITY_ID: identity.id}
+        name = f"{endpoint.operation} {model}" if isinstance(model, str) else endpoint.operation
+        span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=span_attributes)
+        observer = endpoint.observer(hides_usage)
+        return Call(self, span, dict(send_kwargs), metric_attributes, observer)
+
+
+class Call:
+    """The telemetry of one call, from request to the end of its response or stream."""
+
+    def __init__(
+        self,
+        telemetry: Telemetry,
+        span: Span,
+        send_kwargs: dict[str, Any],
+        metric_attributes: Mapping[str, AttributeValue],
+        observer: StreamObserver,
+    ) -> None:
+        self.telemetry = telemetry
+        self.span = span
+        self.send_kwargs = send_kwargs
+        self._metric_attributes = metric_attributes
+        self._observer = observer
+        self._started = default_timer()
+        self._ended = False
+
+    @contextmanager
+    def active(self) -> Iterator[None]:
+        """Make the span current while the request is sent (HTTP spans become children)."""
+        with trace.use_span(
+            self.span, end_on_exit=False, record_exception=False, set_status_on_exception=False
+        ):
+            yield
+
+    @guarded(lambda self, result: result)
+    def finish(self, result: Any) -> Any:
+        """Take the call's result; return what the caller gets (a proxy for streams)."""
+        types = self.telemetry.types
+        proxy = types.proxy_for(result, self)
+        if proxy is not None:
+            return proxy
+        if types.is_eager_raw_response(result):
+            self.end(result.parse())
+            return result
+        self.end(result)
+        return result
+
+    @guarded(lambda self, chunk: True)
+    def observe_chunk(self, chunk: Any) -> bool:
+        """Note a streamed chunk; False if it must be hidden from the caller."""
+        if self._observer.first_chunk_at is None:
+            self._observer.first_chunk_at = default_timer()
+        return self._observer.observe(chunk)
+
+    @guarded(lambda self, error: None)
+    def fail(self, error: BaseException) -> None:
+        if self._ended:
+            return
+        error_type = type(error).__qualname__
+        self.span.set_status(Status(StatusCode.ERROR, str(error)))
+        self.span.record_exception(error)
+        self.span.set_attribute(ERROR_TYPE, error_type)
+        self._end_with({ERROR_TYPE: error_type}, None)
+
+    @guarded(lambda self, response=None: None)
+    def end(self, response: Any = None) -> None:
+        """End the span once, with what the response (or the stream so far) told us."""
+        if self._ended:
+            return
+        observer = self._observer
+        if response is not None:
+            attributes = response_attributes(response)
+            usage = usage_of(getattr(response, "usage", None))
+        else:
+            attributes = observer.attributes()
+            usage = observer.usage
+        if observer.first_chunk_at is not None:
+            attributes[gen_ai.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (
+                observer.first_chunk_at - self._started
+            )
+        if usage is not None:
+            attributes.update(usage_attributes(usage))
+        self.span.set_attributes(attributes)
+        response_model = attributes.get(gen_ai.GEN_AI_RESPONSE_MODEL)
+        extra = {gen_ai.GEN_AI_RESPONSE_MODEL: response_model} if response_model else {}
+        self._end_with(extra, usage)
+
+    def _end_with(self, extra: Mapping[str, AttributeValue], usage: Usage | None) -> None:
+        self._ended = True
+        self.span.end()
+        seconds = default_timer() - self._started
+        self.telemetry.instruments.record({**self._metric_attributes, **extra}, seconds, usage)

@@ -1,0 +1,60 @@
+"""`OrqInstrumentor`: wires the wrappers into openai, and takes them out again."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
+    BaseInstrumentor,
+)
+from opentelemetry.instrumentation.utils import unwrap
+from opentelemetry.metrics import get_meter
+from opentelemetry.semconv.schemas import Schemas
+from opentelemetry.trace import get_tracer
+from wrapt import wrap_function_wrapper
+
+from orq_otel._call import Telemetry
+from orq_otel._config import current_settings, load_settings
+from orq_otel._metrics import Instruments
+from orq_otel._openai_types import OpenAITypes
+from orq_otel._package import _instruments
+from orq_otel._patches import PATCHES, wrapper_for
+from orq_otel._version import __version__
+
+_SCHEMA_URL = Schemas.V1_30_0.value
+_OPTION_NAMES = ("inject_hosts", "propagate_fields", "record_email", "metric_identity")
+
+
+class OrqInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Instruments the openai client: orq identity injection, GenAI spans and metrics.
+
+    ``OrqInstrumentor().instrument(tracer_provider=..., meter_provider=..., **options)``
+    where options are ``inject_hosts``, ``propagate_fields``, ``record_email`` and
+    ``metric_identity``; each falls back to its ``ORQ_OTEL_*`` environment variable,
+    read when ``instrument()`` is called.
+    """
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return _instruments
+
+    def _instrument(self, **kwargs: Any) -> None:
+        options = {name: kwargs.get(name) for name in _OPTION_NAMES}
+        settings = load_settings(options)
+        current_settings.set(settings)
+        tracer = get_tracer(
+            __name__, __version__, kwargs.get("tracer_provider"), schema_url=_SCHEMA_URL
+        )
+        meter = get_meter(
+            __name__, __version__, kwargs.get("meter_provider"), schema_url=_SCHEMA_URL
+        )
+        telemetry = Telemetry(tracer, Instruments(meter), settings, OpenAITypes())
+        for patch in PATCHES:
+            wrap_function_wrapper(
+                patch.module, f"{patch.owner}.{patch.method}", wrapper_for(telemetry, patch)
+            )
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        for patch in PATCHES:
+            unwrap(f"{patch.module}.{patch.owner}", patch.method)
+        current_settings.set(None)

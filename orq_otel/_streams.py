@@ -1,0 +1,173 @@
+"""Proxies that let a call's span outlive the call: streams and raw responses.
+
+Each proxy is a `wrapt.ObjectProxy`, so `isinstance(stream, openai.Stream)`, `.response`
+and context-manager use keep working. The span ends exactly once: when the stream is
+exhausted, fails, is closed, leaves its `with` block, or is garbage-collected unconsumed.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import wrapt
+
+if TYPE_CHECKING:
+    from orq_otel._call import Call
+
+    _Proxy = wrapt.ObjectProxy[Any]
+else:
+    _Proxy = wrapt.ObjectProxy  # not subscriptable at run time before wrapt 2
+
+
+class StreamProxy(_Proxy):
+    """Wraps `openai.Stream`: the caller sees every chunk it would see without us."""
+
+    def __init__(self, stream: Any, call: Call) -> None:
+        super().__init__(stream)
+        self._self_call = call
+
+    def __iter__(self) -> StreamProxy:
+        return self
+
+    def __next__(self) -> Any:
+        call = self._self_call
+        while True:
+            try:
+                chunk = next(self.__wrapped__)
+            except StopIteration:
+                call.end()
+                raise
+            except BaseException as error:
+                call.fail(error)
+                raise
+            if call.observe_chunk(chunk):
+                return chunk
+
+    def __enter__(self) -> StreamProxy:
+        self.__wrapped__.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> Any:
+        try:
+            return self.__wrapped__.__exit__(kind, error, tb)
+        finally:
+            self._self_call.end()
+
+    def close(self) -> None:
+        try:
+            self.__wrapped__.close()
+        finally:
+            self._self_call.end()
+
+    def __del__(self) -> None:
+        self._self_call.end()
+
+
+class AsyncStreamProxy(_Proxy):
+    """Wraps `openai.AsyncStream`, as `StreamProxy` does for sync streams."""
+
+    def __init__(self, stream: Any, call: Call) -> None:
+        super().__init__(stream)
+        self._self_call = call
+
+    def __aiter__(self) -> AsyncStreamProxy:
+        return self
+
+    async def __anext__(self) -> Any:
+        call = self._self_call
+        while True:
+            try:
+                chunk = await self.__wrapped__.__anext__()
+            except StopAsyncIteration:
+                call.end()
+                raise
+            except BaseException as error:
+                call.fail(error)
+                raise
+            if call.observe_chunk(chunk):
+                return chunk
+
+    async def __aenter__(self) -> AsyncStreamProxy:
+        await self.__wrapped__.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> Any:
+        try:
+            return await self.__wrapped__.__aexit__(kind, error, tb)
+        finally:
+            self._self_call.end()
+
+    async def close(self) -> None:
+        try:
+            await self.__wrapped__.close()
+        finally:
+            self._self_call.end()
+
+    async def aclose(self) -> None:
+        try:
+            await self.__wrapped__.aclose()
+        finally:
+            self._self_call.end()
+
+    def __del__(self) -> None:
+        self._self_call.end()
+
+
+class RawResponseProxy(_Proxy):
+    """Wraps the raw response of `with_raw_response` / `with_streaming_response` calls.
+
+    The body is the caller's to read: the span takes the response's attributes when the
+    caller parses it (a parsed stream is proxied in turn), and ends at the latest when
+    the response is closed or collected.
+    """
+
+    def __init__(self, response: Any, call: Call) -> None:
+        super().__init__(response)
+        self._self_call = call
+        self._self_parsed: tuple[Any, Any] | None = None
+
+    def parse(self, *args: Any, **kwargs: Any) -> Any:
+        parsed = self.__wrapped__.parse(*args, **kwargs)
+        return self._self_deliver(parsed)
+
+    def _self_deliver(self, parsed: Any) -> Any:
+        # openai caches what parse() returns; return the same proxy for the same object.
+        if self._self_parsed is not None and self._self_parsed[0] is parsed:
+            return self._self_parsed[1]
+        delivered = self._self_call.finish(parsed)
+        self._self_parsed = (parsed, delivered)
+        return delivered
+
+    def close(self) -> Any:
+        try:
+            return self.__wrapped__.close()
+        finally:
+            self._self_call.end()
+
+    def __del__(self) -> None:
+        self._self_call.end()
+
+
+class AsyncRawResponseProxy(RawResponseProxy):
+    """`RawResponseProxy` for `AsyncAPIResponse`, whose parse() and close() are awaitable."""
+
+    async def parse(self, *args: Any, **kwargs: Any) -> Any:
+        parsed = await self.__wrapped__.parse(*args, **kwargs)
+        return self._self_deliver(parsed)
+
+    async def close(self) -> Any:
+        try:
+            return await self.__wrapped__.close()
+        finally:
+            self._self_call.end()
