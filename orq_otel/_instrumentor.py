@@ -23,7 +23,10 @@ from orq_otel._patches import PATCHES, wrapper_for
 from orq_otel._version import __version__
 
 _SCHEMA_URL = Schemas.V1_30_0.value
-_OPTION_NAMES = ("inject_hosts", "propagate_fields", "record_email", "metric_identity")
+# Keyword arguments that OpenTelemetry passes to every instrumentor, not options of ours.
+_PROVIDER_ARGUMENTS = frozenset(
+    {"tracer_provider", "meter_provider", "logger_provider", "event_logger_provider"}
+)
 
 
 class OrqInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -39,7 +42,7 @@ class OrqInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return _instruments
 
     def _instrument(self, **kwargs: Any) -> None:
-        options = {name: kwargs.get(name) for name in _OPTION_NAMES}
+        options = {k: v for k, v in kwargs.items() if k not in _PROVIDER_ARGUMENTS}
         settings = load_settings(options)
         current_settings.set(settings)
         tracer = get_tracer(

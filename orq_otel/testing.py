@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import json
 import struct
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -118,7 +119,11 @@ class _Reply:
         return REPLY.split(" ")
 
     def usage(self) -> _Usage:
-        prompt = self.body.get("messages", self.body.get("prompt", self.body.get("input")))
+        messages = self.body.get("messages")
+        if isinstance(messages, list):  # count what was said, not the roles
+            prompt: Any = [m.get("content") for m in messages if isinstance(m, Mapping)]
+        else:
+            prompt = self.body.get("prompt", self.body.get("input"))
         return _Usage(
             max(_words(prompt), 1), len(self.words), self.cached_tokens, self.reasoning_tokens
         )
@@ -372,6 +377,11 @@ class _Server(ThreadingHTTPServer):
         self._ids = count(1)
         self._cached_tokens = cached_tokens
         self._reasoning_tokens = reasoning_tokens
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up mid-stream (closing it early) is normal, not an error."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
     def record(self, request: RecordedRequest) -> None:
         with self._lock:

@@ -1,11 +1,61 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
 
+import openai
 import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from orq_otel import OrqInstrumentor
 from orq_otel._config import current_settings
 from orq_otel._log import reset_once_logs
+from orq_otel.testing import LocalOpenAIServer
+
+ORQ_BASE_URL = "http://api.orq.ai/v3/router"
+CACHED_TOKENS = 3
+REASONING_TOKENS = 2
+MESSAGES = [{"role": "user", "content": "Say hello to the user"}]
+
+# One call per instrumented endpoint; each works with a sync or an async client.
+CALLS: dict[str, Callable[..., Any]] = {
+    "chat": lambda client, **kw: client.chat.completions.create(
+        model="gpt-4o-mini", messages=MESSAGES, **kw
+    ),
+    "chat_parse": lambda client, **kw: client.chat.completions.parse(
+        model="gpt-4o-mini", messages=MESSAGES, **kw
+    ),
+    "completions": lambda client, **kw: client.completions.create(
+        model="gpt-3.5-turbo-instruct", prompt="Say hello to the user", **kw
+    ),
+    "embeddings": lambda client, **kw: client.embeddings.create(
+        model="text-embedding-3-small", input="Say hello to the user", **kw
+    ),
+    "responses": lambda client, **kw: client.responses.create(
+        model="gpt-4o-mini", input="Say hello to the user", **kw
+    ),
+}
+STREAMING_CALLS = ("chat", "completions", "responses")
+OPERATIONS = {
+    "chat": "chat",
+    "chat_parse": "chat",
+    "completions": "text_completion",
+    "embeddings": "embeddings",
+    "responses": "chat",
+}
+SPAN_NAMES = {
+    "chat": "chat gpt-4o-mini",
+    "chat_parse": "chat gpt-4o-mini",
+    "completions": "text_completion gpt-3.5-turbo-instruct",
+    "embeddings": "embeddings text-embedding-3-small",
+    "responses": "chat gpt-4o-mini",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -15,3 +65,106 @@ def _fresh_process_state() -> Iterator[None]:
     current_settings.set(None)
     yield
     current_settings.set(None)
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[LocalOpenAIServer]:
+    with LocalOpenAIServer(
+        cached_tokens=CACHED_TOKENS, reasoning_tokens=REASONING_TOKENS
+    ) as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def _clear_server_log(request: pytest.FixtureRequest) -> None:
+    if "server" in request.fixturenames:
+        request.getfixturevalue("server").clear()
+
+
+@dataclass
+class Telemetry:
+    """An instrumented process: in-memory spans and metrics, and the instrumentor."""
+
+    spans_exporter: InMemorySpanExporter
+    metric_reader: InMemoryMetricReader
+    tracer_provider: TracerProvider
+    meter_provider: MeterProvider
+    instrumentor: OrqInstrumentor
+    options: dict[str, Any]
+
+    def instrument(self, **options: Any) -> None:
+        if self.instrumentor.is_instrumented_by_opentelemetry:
+            self.instrumentor.uninstrument()
+        self.options = options
+        self.instrumentor.instrument(
+            tracer_provider=self.tracer_provider, meter_provider=self.meter_provider, **options
+        )
+
+    def spans(self) -> list[ReadableSpan]:
+        return list(self.spans_exporter.get_finished_spans())
+
+    def only_span(self) -> ReadableSpan:
+        spans = self.spans()
+        assert len(spans) == 1, [span.name for span in spans]
+        return spans[0]
+
+    def points(self, name: str) -> list[HistogramDataPoint]:
+        data = self.metric_reader.get_metrics_data()
+        found: list[HistogramDataPoint] = []
+        for resource_metrics in data.resource_metrics if data else []:
+            for scope in resource_metrics.scope_metrics:
+                for metric in scope.metrics:
+                    if metric.name == name:
+                        found += [
+                            p for p in metric.data.data_points if isinstance(p, HistogramDataPoint)
+                        ]
+        return found
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Run a block uninstrumented, as a user without orq_otel would."""
+        self.instrumentor.uninstrument()
+        try:
+            yield
+        finally:
+            self.instrument(**self.options)
+
+
+@pytest.fixture
+def telemetry() -> Iterator[Telemetry]:
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    instrumentor = OrqInstrumentor()
+    state = Telemetry(exporter, reader, tracer_provider, meter_provider, instrumentor, {})
+    state.instrument()
+    yield state
+    instrumentor.uninstrument()
+
+
+@pytest.fixture
+def plain_client(server: LocalOpenAIServer) -> Iterator[openai.OpenAI]:
+    """A client for a host that is not orq's (the local server's own address)."""
+    with server.client() as client:
+        yield client
+
+
+@pytest.fixture
+def orq_client(server: LocalOpenAIServer) -> Iterator[openai.OpenAI]:
+    """A client whose base URL is orq.ai's router, reaching the local server as a proxy."""
+    with server.client(ORQ_BASE_URL) as client:
+        yield client
+
+
+@pytest.fixture
+async def async_plain_client(server: LocalOpenAIServer) -> Any:
+    async with server.async_client() as client:
+        yield client
+
+
+@pytest.fixture
+async def async_orq_client(server: LocalOpenAIServer) -> Any:
+    async with server.async_client(ORQ_BASE_URL) as client:
+        yield client

@@ -1,0 +1,92 @@
+"""Loading and unloading: the way OpenTelemetry users do it."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import logging
+from collections.abc import Iterator
+
+import openai
+import pytest
+from conftest import CALLS, Telemetry
+from openai.resources.chat.completions import AsyncCompletions, Completions
+from openai.resources.embeddings import Embeddings
+
+from orq_otel import OrqInstrumentor
+from orq_otel._package import OLDEST_OPENAI
+from orq_otel._patches import PATCHES
+
+
+def originals() -> list[object]:
+    modules = [importlib.import_module(patch.module) for patch in PATCHES]
+    return [
+        vars(getattr(module, patch.owner))[patch.method]
+        for module, patch in zip(modules, PATCHES, strict=True)
+    ]
+
+
+@pytest.fixture
+def uninstrumented() -> Iterator[None]:
+    yield
+    OrqInstrumentor().uninstrument()
+
+
+def test_uninstrument_restores_every_original(
+    telemetry: Telemetry, plain_client: openai.OpenAI
+) -> None:
+    telemetry.instrumentor.uninstrument()
+    before = originals()
+    telemetry.instrument()
+    assert all(
+        wrapped is not original for wrapped, original in zip(originals(), before, strict=True)
+    )
+    telemetry.instrumentor.uninstrument()
+    assert originals() == before
+    CALLS["chat"](plain_client)
+    assert telemetry.spans() == []
+
+
+def test_every_declared_method_is_wrapped(telemetry: Telemetry) -> None:
+    assert all(hasattr(method, "__wrapped__") for method in originals())
+    assert hasattr(vars(Completions)["parse"], "__wrapped__")
+    assert hasattr(vars(AsyncCompletions)["create"], "__wrapped__")
+    assert hasattr(vars(Embeddings)["create"], "__wrapped__")
+
+
+def test_instrumenting_twice_is_harmless(
+    telemetry: Telemetry, plain_client: openai.OpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        OrqInstrumentor().instrument(tracer_provider=telemetry.tracer_provider)
+    CALLS["chat"](plain_client)
+    assert len(telemetry.spans()) == 1
+
+
+def test_entry_point_is_registered_for_opentelemetry_instrument() -> None:
+    entry_points = importlib.metadata.entry_points(group="opentelemetry_instrumentor")
+    (entry_point,) = [ep for ep in entry_points if ep.name == "orq"]
+    assert entry_point.load() is OrqInstrumentor
+
+
+def test_declares_supported_openai_versions() -> None:
+    assert OrqInstrumentor().instrumentation_dependencies() == (f"openai >= {OLDEST_OPENAI}",)
+
+
+@pytest.mark.usefixtures("uninstrumented")
+def test_unknown_option_is_a_clear_error() -> None:
+    with pytest.raises(TypeError, match="inject_host"):
+        OrqInstrumentor().instrument(inject_host="orq.ai")
+
+
+@pytest.mark.usefixtures("uninstrumented")
+def test_invalid_environment_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORQ_OTEL_RECORD_EMAIL", "maybe")
+    with pytest.raises(ValueError, match="record_email"):
+        OrqInstrumentor().instrument()
+
+
+@pytest.mark.usefixtures("uninstrumented")
+def test_unknown_propagate_field_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="nickname"):
+        OrqInstrumentor().instrument(propagate_fields=["id", "nickname"])

@@ -1,0 +1,105 @@
+"""gen_ai.client.token.usage and gen_ai.client.operation.duration, with the identity."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+from conftest import CALLS, Telemetry
+
+from orq_otel import use_identity
+from orq_otel._metrics import DURATION_BUCKETS, TOKEN_BUCKETS
+
+TOKENS = "gen_ai.client.token.usage"
+DURATION = "gen_ai.client.operation.duration"
+
+
+def test_token_usage_is_recorded_per_token_type_with_identity(
+    telemetry: Telemetry, orq_client: openai.OpenAI
+) -> None:
+    with use_identity(id="user-1", display_name="Ada"):
+        CALLS["chat"](orq_client)
+    points = {dict(p.attributes or {})["gen_ai.token.type"]: p for p in telemetry.points(TOKENS)}
+    assert set(points) == {"input", "output"}
+    assert points["input"].sum == 5
+    assert points["output"].sum == 8
+    attributes = dict(points["input"].attributes or {})
+    assert attributes["orq.identity.id"] == "user-1"
+    assert attributes["gen_ai.operation.name"] == "chat"
+    assert attributes["gen_ai.provider.name"] == "orq"
+    assert attributes["gen_ai.request.model"] == "gpt-4o-mini"
+    assert attributes["gen_ai.response.model"] == "gpt-4o-mini-0001"
+    assert attributes["server.address"] == "api.orq.ai"
+    assert "orq.identity.display_name" not in attributes  # metrics stay low-cardinality
+
+
+def test_histograms_use_the_semantic_convention_buckets(
+    telemetry: Telemetry, orq_client: openai.OpenAI
+) -> None:
+    CALLS["chat"](orq_client)
+    assert tuple(telemetry.points(TOKENS)[0].explicit_bounds) == TOKEN_BUCKETS
+    assert tuple(telemetry.points(DURATION)[0].explicit_bounds) == DURATION_BUCKETS
+
+
+def test_duration_is_recorded_once_per_call(
+    telemetry: Telemetry, orq_client: openai.OpenAI
+) -> None:
+    with use_identity(id="a"):
+        CALLS["chat"](orq_client)
+        CALLS["embeddings"](orq_client)
+    points = telemetry.points(DURATION)
+    assert sum(point.count for point in points) == 2
+    assert all(point.sum > 0 for point in points)
+    assert {dict(p.attributes or {})["gen_ai.operation.name"] for p in points} == {
+        "chat",
+        "embeddings",
+    }
+
+
+def test_metrics_are_split_by_identity(telemetry: Telemetry, orq_client: openai.OpenAI) -> None:
+    for user in ("a", "b", "b"):
+        with use_identity(id=user):
+            CALLS["chat"](orq_client)
+    counts = {
+        dict(p.attributes or {})["orq.identity.id"]: p.count for p in telemetry.points(DURATION)
+    }
+    assert counts == {"a": 1, "b": 2}
+
+
+def test_metric_identity_off_leaves_identity_out_of_metrics(
+    telemetry: Telemetry, orq_client: openai.OpenAI
+) -> None:
+    telemetry.instrument(metric_identity=False)
+    with use_identity(id="user-1"):
+        CALLS["chat"](orq_client)
+    for point in telemetry.points(TOKENS) + telemetry.points(DURATION):
+        assert "orq.identity.id" not in dict(point.attributes or {})
+    assert (telemetry.only_span().attributes or {})["orq.identity.id"] == "user-1"
+
+
+def test_metric_identity_from_environment(
+    telemetry: Telemetry, orq_client: openai.OpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ORQ_OTEL_METRIC_IDENTITY", "false")
+    telemetry.instrument()
+    with use_identity(id="user-1"):
+        CALLS["chat"](orq_client)
+    assert "orq.identity.id" not in dict(telemetry.points(DURATION)[0].attributes or {})
+
+
+def test_failed_call_duration_carries_error_type(
+    telemetry: Telemetry, orq_client: openai.OpenAI
+) -> None:
+    with pytest.raises(openai.InternalServerError):
+        orq_client.chat.completions.create(model="error-500", messages=[])
+    (point,) = telemetry.points(DURATION)
+    assert dict(point.attributes or {})["error.type"] == "InternalServerError"
+    assert telemetry.points(TOKENS) == []
+
+
+def test_streamed_call_records_tokens_when_the_stream_ends(
+    telemetry: Telemetry, orq_client: openai.OpenAI
+) -> None:
+    stream = CALLS["chat"](orq_client, stream=True)
+    assert telemetry.points(TOKENS) == []
+    list(stream)
+    assert {p.sum for p in telemetry.points(TOKENS)} == {5, 8}

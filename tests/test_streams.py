@@ -1,0 +1,202 @@
+"""Streams: the caller sees exactly its chunks; the span ends however the stream ends."""
+
+from __future__ import annotations
+
+import gc
+from typing import Any
+
+import openai
+import pytest
+from conftest import CALLS, ORQ_BASE_URL, STREAMING_CALLS, Telemetry
+from opentelemetry.trace import StatusCode
+
+from orq_otel import use_identity
+from orq_otel.testing import LocalOpenAIServer
+
+
+def dumps(chunks: list[Any]) -> list[Any]:
+    """Chunks as the caller can observe them, explicitly-set fields included."""
+    return [chunk.model_dump(exclude_unset=True) | {"created": 0} for chunk in chunks]
+
+
+def without_ids(chunks: list[Any]) -> list[Any]:
+    """The local server numbers its responses; compare everything but the numbers."""
+    text = repr(dumps(chunks))
+    for marker in ("chatcmpl-local-", "cmpl-local-", "resp-local-"):
+        while marker in text:
+            start = text.index(marker)
+            end = start + len(marker)
+            while text[end].isdigit():
+                end += 1
+            text = text[:start] + "ID" + text[end:]
+    return [text.replace("resp-ID", "ID")]
+
+
+@pytest.mark.parametrize("endpoint", STREAMING_CALLS)
+def test_orq_stream_gives_caller_exactly_the_uninstrumented_chunks(
+    telemetry: Telemetry, server: LocalOpenAIServer, orq_client: openai.OpenAI, endpoint: str
+) -> None:
+    with telemetry.paused():
+        expected = list(CALLS[endpoint](orq_client, stream=True))
+    with use_identity(id="u"):
+        received = list(CALLS[endpoint](orq_client, stream=True))
+    assert without_ids(received) == without_ids(expected)
+
+
+@pytest.mark.parametrize("endpoint", ["chat", "completions"])
+def test_orq_stream_records_tokens_the_caller_did_not_ask_for(
+    telemetry: Telemetry, orq_client: openai.OpenAI, endpoint: str
+) -> None:
+    chunks = list(CALLS[endpoint](orq_client, stream=True))
+    assert all(chunk.usage is None for chunk in chunks)
+    attributes = dict(telemetry.only_span().attributes or {})
+    assert attributes["gen_ai.usage.input_tokens"] == 5
+    assert attributes["gen_ai.usage.output_tokens"] == 8
+    assert attributes["gen_ai.response.finish_reasons"] == ("stop",)
+    assert attributes["gen_ai.response.id"] == chunks[0].id
+    time_to_first_chunk = attributes["gen_ai.response.time_to_first_chunk"]
+    assert isinstance(time_to_first_chunk, float)
+    assert time_to_first_chunk > 0
+
+
+def test_caller_asking_for_usage_still_gets_the_usage_chunk(
+    telemetry: Telemetry, orq_client: openai.OpenAI
+) -> None:
+    chunks = list(CALLS["chat"](orq_client, stream=True, stream_options={"include_usage": True}))
+    assert chunks[-1].choices == []
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.prompt_tokens == 5
+    assert (telemetry.only_span().attributes or {})["gen_ai.usage.input_tokens"] == 5
+
+
+def test_other_host_stream_without_usage_records_no_tokens(
+    telemetry: Telemetry, server: LocalOpenAIServer, plain_client: openai.OpenAI
+) -> None:
+    list(CALLS["chat"](plain_client, stream=True))
+    assert "stream_options" not in server.requests[-1].json
+    attributes = dict(telemetry.only_span().attributes or {})
+    assert "gen_ai.usage.input_tokens" not in attributes
+    assert attributes["gen_ai.response.finish_reasons"] == ("stop",)
+
+
+def test_other_host_stream_records_usage_when_the_server_sends_it(
+    telemetry: Telemetry, plain_client: openai.OpenAI
+) -> None:
+    list(CALLS["chat"](plain_client, stream=True, stream_options={"include_usage": True}))
+    assert (telemetry.only_span().attributes or {})["gen_ai.usage.output_tokens"] == 8
+
+
+def test_responses_stream_records_usage_from_the_completed_event(
+    telemetry: Telemetry, plain_client: openai.OpenAI
+) -> None:
+    events = list(CALLS["responses"](plain_client, stream=True))
+    attributes = dict(telemetry.only_span().attributes or {})
+    assert attributes["gen_ai.response.id"] == events[-1].response.id
+    assert attributes["gen_ai.usage.input_tokens"] == 5
+    assert attributes["gen_ai.response.finish_reasons"] == ("completed",)
+
+
+@pytest.mark.parametrize("endpoint", STREAMING_CALLS)
+def test_stream_is_still_an_openai_stream(
+    telemetry: Telemetry, orq_client: openai.OpenAI, endpoint: str
+) -> None:
+    stream = CALLS[endpoint](orq_client, stream=True)
+    assert isinstance(stream, openai.Stream)
+    assert stream.response.status_code == 200
+    stream.close()
+
+
+def test_span_stays_open_until_the_stream_is_exhausted(
+    telemetry: Telemetry, orq_client: openai.OpenAI
+) -> None:
+    stream = CALLS["chat"](orq_client, stream=True)
+    next(iter(stream))
+    assert telemetry.spans() == []
+    for _ in stream:
+        pass
+    assert len(telemetry.spans()) == 1
+
+
+def test_stream_closed_early_ends_span(telemetry: Telemetry, orq_client: openai.OpenAI) -> None:
+    stream = CALLS["chat"](orq_client, stream=True)
+    next(iter(stream))
+    stream.close()
+    span = telemetry.only_span()
+    assert span.status.status_code is StatusCode.UNSET
+    assert "gen_ai.response.time_to_first_chunk" in (span.attributes or {})
+
+
+def test_stream_with_block_exit_ends_span(telemetry: Telemetry, orq_client: openai.OpenAI) -> None:
+    with CALLS["chat"](orq_client, stream=True) as stream:
+        assert isinstance(stream, openai.Stream)
+        next(iter(stream))
+    assert len(telemetry.spans()) == 1
+
+
+def test_stream_garbage_collected_unconsumed_ends_span(
+    telemetry: Telemetry, orq_client: openai.OpenAI
+) -> None:
+    stream = CALLS["chat"](orq_client, stream=True)
+    stream.response.close()
+    del stream
+    gc.collect()
+    assert len(telemetry.spans()) == 1
+
+
+def test_error_inside_the_callers_loop_propagates_and_ends_span(
+    telemetry: Telemetry, orq_client: openai.OpenAI
+) -> None:
+    with pytest.raises(ZeroDivisionError), CALLS["chat"](orq_client, stream=True) as stream:  # noqa: PT012
+        for _ in stream:
+            _ = 1 / 0
+    assert len(telemetry.spans()) == 1
+
+
+def test_chat_stream_helper_gives_the_same_final_completion(
+    telemetry: Telemetry, server: LocalOpenAIServer
+) -> None:
+    with server.client(ORQ_BASE_URL) as client:
+
+        def final() -> Any:
+            with client.chat.completions.stream(model="gpt-4o-mini", messages=[]) as stream:
+                for _ in stream:
+                    pass
+                return stream.get_final_completion()
+
+        with telemetry.paused():
+            expected = final()
+        received = final()
+    assert received.choices[0].message.content == expected.choices[0].message.content
+    assert received.usage == expected.usage
+    assert len(telemetry.spans()) == 1
+
+
+@pytest.mark.parametrize("endpoint", STREAMING_CALLS)
+async def test_async_orq_stream_gives_caller_exactly_the_uninstrumented_chunks(
+    telemetry: Telemetry, async_orq_client: openai.AsyncOpenAI, endpoint: str
+) -> None:
+    with telemetry.paused():
+        expected = [chunk async for chunk in await CALLS[endpoint](async_orq_client, stream=True)]
+    stream = await CALLS[endpoint](async_orq_client, stream=True)
+    assert isinstance(stream, openai.AsyncStream)
+    received = [chunk async for chunk in stream]
+    assert without_ids(received) == without_ids(expected)
+    attributes = dict(telemetry.only_span().attributes or {})
+    assert attributes["gen_ai.usage.output_tokens"] == 8
+
+
+async def test_async_stream_closed_early_ends_span(
+    telemetry: Telemetry, async_orq_client: openai.AsyncOpenAI
+) -> None:
+    stream = await CALLS["chat"](async_orq_client, stream=True)
+    await stream.__anext__()
+    await stream.close()
+    assert len(telemetry.spans()) == 1
+
+
+async def test_async_stream_context_manager_ends_span(
+    telemetry: Telemetry, async_orq_client: openai.AsyncOpenAI
+) -> None:
+    async with await CALLS["responses"](async_orq_client, stream=True) as stream:
+        await stream.__anext__()
+    assert len(telemetry.spans()) == 1
