@@ -6,6 +6,7 @@ call go on: instrumentation must never break the caller.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,7 +33,11 @@ from orq_otel._attributes import (
 from orq_otel._config import Settings
 from orq_otel._context import get_identity
 from orq_otel._hosts import RouteCache
-from orq_otel._injection import asks_for_usage, with_identity, with_usage_requested
+from orq_otel._injection import (
+    asks_for_usage,
+    with_identity,
+    with_usage_requested,
+)
 from orq_otel._log import exception_once
 from orq_otel._metrics import Instruments
 from orq_otel._openai_types import OpenAITypes
@@ -142,6 +147,7 @@ class Call:
         self._observer = observer
         self._started = default_timer()
         self._ended = False
+        self._end_lock = threading.Lock()
 
     @contextmanager
     def active(self) -> Iterator[None]:
@@ -159,7 +165,12 @@ class Call:
         if proxy is not None:
             return proxy
         if types.is_eager_raw_response(result):
-            self.end(result.parse())
+            try:
+                parsed = result.parse()  # cached by openai: the caller's parse() gets this object
+            except Exception:  # noqa: BLE001 - the caller's own parse() will raise it to them
+                self.end()
+                return result
+            self.end(parsed)
             return result
         self.end(result)
         return result
@@ -173,7 +184,7 @@ class Call:
 
     @guarded(lambda self, error: None)
     def fail(self, error: BaseException) -> None:
-        if self._ended:
+        if not self._claim_end():
             return
         error_type = type(error).__qualname__
         self.span.set_status(Status(StatusCode.ERROR, str(error)))
@@ -184,7 +195,7 @@ class Call:
     @guarded(lambda self, response=None: None)
     def end(self, response: Any = None) -> None:
         """End the span once, with what the response (or the stream so far) told us."""
-        if self._ended:
+        if not self._claim_end():
             return
         observer = self._observer
         if response is not None:
@@ -204,8 +215,15 @@ class Call:
         extra = {gen_ai.GEN_AI_RESPONSE_MODEL: response_model} if response_model else {}
         self._end_with(extra, usage)
 
+    def _claim_end(self) -> bool:
+        """True for the one caller that gets to end the span (streams end from any thread)."""
+        with self._end_lock:
+            if self._ended:
+                return False
+            self._ended = True
+            return True
+
     def _end_with(self, extra: Mapping[str, AttributeValue], usage: Usage | None) -> None:
-        self._ended = True
         self.span.end()
         seconds = default_timer() - self._started
         self.telemetry.instruments.record({**self._metric_attributes, **extra}, seconds, usage)

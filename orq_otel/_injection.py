@@ -38,3 +38,13 @@ def with_usage_requested(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     options = kwargs.get("stream_options")
     options = options if isinstance(options, Mapping) else {}
     return {**kwargs, "stream_options": {**options, "include_usage": True}}
+
+
+# The header openai's with_raw_response / with_streaming_response views add to a call.
+_RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
+
+
+def reads_raw_body(kwargs: Mapping[str, Any]) -> bool:
+    """Whether the caller gets the raw HTTP body, where a chunk we hide would still show."""
+    headers = kwargs.get("extra_headers")
+    return isinstance(headers, Mapping) and _RAW_RESPONSE_HEADER in headers

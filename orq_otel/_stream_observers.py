@@ -10,7 +10,7 @@ from typing import Any
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
 from opentelemetry.util.types import AttributeValue
 
-from orq_otel._attributes import Usage, finish_reasons_of, response_attributes, usage_of
+from orq_otel._attributes import Usage, response_attributes, usage_of
 
 
 class StreamObserver:
@@ -77,6 +77,6 @@ class ResponseEventObserver(StreamObserver):
             self._attributes = response_attributes(response)
             if event_type in _FINAL_EVENTS:
                 self.usage = usage_of(response.usage)
-                if not finish_reasons_of(response):
-                    self._attributes.pop(gen_ai.GEN_AI_RESPONSE_FINISH_REASONS, None)
+            else:  # "in_progress" is no finish reason: the stream may still be cut short
+                self._attributes.pop(gen_ai.GEN_AI_RESPONSE_FINISH_REASONS, None)
         return True

@@ -20,12 +20,44 @@ else:
     _Proxy = wrapt.ObjectProxy  # not subscriptable at run time before wrapt 2
 
 
-class StreamProxy(_Proxy):
-    """Wraps `openai.Stream`: the caller sees every chunk it would see without us."""
+class _HTTPResponseProxy(_Proxy):
+    """The stream's HTTP response: openai's stream helpers close it directly, not the stream."""
 
+    def __init__(self, response: Any, call: Call) -> None:
+        super().__init__(response)
+        self._self_call = call
+
+    def close(self) -> Any:
+        try:
+            return self.__wrapped__.close()
+        finally:
+            self._self_call.end()
+
+    async def aclose(self) -> Any:
+        try:
+            return await self.__wrapped__.aclose()
+        finally:
+            self._self_call.end()
+
+
+class _StreamProxyBase(_Proxy):
     def __init__(self, stream: Any, call: Call) -> None:
         super().__init__(stream)
         self._self_call = call
+        self._self_response: Any = None
+
+    @property
+    def response(self) -> Any:
+        if self._self_response is None:
+            self._self_response = _HTTPResponseProxy(self.__wrapped__.response, self._self_call)
+        return self._self_response
+
+    def __del__(self) -> None:
+        self._self_call.end()
+
+
+class StreamProxy(_StreamProxyBase):
+    """Wraps `openai.Stream`: the caller sees every chunk it would see without us."""
 
     def __iter__(self) -> StreamProxy:
         return self
@@ -65,16 +97,9 @@ class StreamProxy(_Proxy):
         finally:
             self._self_call.end()
 
-    def __del__(self) -> None:
-        self._self_call.end()
 
-
-class AsyncStreamProxy(_Proxy):
+class AsyncStreamProxy(_StreamProxyBase):
     """Wraps `openai.AsyncStream`, as `StreamProxy` does for sync streams."""
-
-    def __init__(self, stream: Any, call: Call) -> None:
-        super().__init__(stream)
-        self._self_call = call
 
     def __aiter__(self) -> AsyncStreamProxy:
         return self
@@ -120,9 +145,6 @@ class AsyncStreamProxy(_Proxy):
         finally:
             self._self_call.end()
 
-    def __del__(self) -> None:
-        self._self_call.end()
-
 
 class RawResponseProxy(_Proxy):
     """Wraps the raw response of `with_raw_response` / `with_streaming_response` calls.
@@ -149,6 +171,10 @@ class RawResponseProxy(_Proxy):
         self._self_parsed = (parsed, delivered)
         return delivered
 
+    def _self_stream_owns_end(self) -> bool:
+        """A parsed stream ends the span itself, however long it outlives this response."""
+        return self._self_parsed is not None and self._self_parsed[1] is not self._self_parsed[0]
+
     def close(self) -> Any:
         try:
             return self.__wrapped__.close()
@@ -156,7 +182,8 @@ class RawResponseProxy(_Proxy):
             self._self_call.end()
 
     def __del__(self) -> None:
-        self._self_call.end()
+        if not self._self_stream_owns_end():
+            self._self_call.end()
 
 
 class AsyncRawResponseProxy(RawResponseProxy):

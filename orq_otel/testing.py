@@ -278,6 +278,21 @@ class _Reply:
             "sequence_number": next(sequence),
             "response": self.response("in_progress"),
         }
+        message = self.response()["output"][0]
+        yield {
+            "type": "response.output_item.added",
+            "sequence_number": next(sequence),
+            "output_index": 0,
+            "item": {**message, "status": "in_progress", "content": []},
+        }
+        yield {
+            "type": "response.content_part.added",
+            "sequence_number": next(sequence),
+            "item_id": message["id"],
+            "output_index": 0,
+            "content_index": 0,
+            "part": {"type": "output_text", "text": "", "annotations": []},
+        }
         for i, word in enumerate(self.words):
             yield {
                 "type": "response.output_text.delta",
@@ -369,6 +384,7 @@ def _error(message: str, kind: str) -> dict[str, Any]:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 1024  # the stdlib's 5 resets connections under concurrent load
 
     def __init__(self, address: tuple[str, int], cached_tokens: int, reasoning_tokens: int) -> None:
         super().__init__(address, _Handler)

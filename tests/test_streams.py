@@ -200,3 +200,37 @@ async def test_async_stream_context_manager_ends_span(
     async with await CALLS["responses"](async_orq_client, stream=True) as stream:
         await stream.__anext__()
     assert len(telemetry.spans()) == 1
+
+
+def test_chat_stream_helper_left_early_ends_span_at_block_exit(
+    telemetry: Telemetry, orq_client: openai.OpenAI
+) -> None:
+    with orq_client.chat.completions.stream(model="gpt-4o-mini", messages=[]) as stream:
+        for _ in stream:
+            break
+        assert telemetry.spans() == []
+    assert len(telemetry.spans()) == 1
+
+
+def test_responses_stream_helper_gives_final_response_and_one_span(
+    telemetry: Telemetry, orq_client: openai.OpenAI
+) -> None:
+    with orq_client.responses.stream(model="gpt-4o-mini", input="hi") as stream:
+        for _ in stream:
+            pass
+        final = stream.get_final_response()
+    assert final.output_text == "Hello from the local model, offline and private."
+    attributes = dict(telemetry.only_span().attributes or {})
+    assert attributes["gen_ai.response.id"] == final.id
+    assert attributes["gen_ai.usage.output_tokens"] == 8
+
+
+def test_responses_stream_cut_short_reports_no_finish_reason(
+    telemetry: Telemetry, orq_client: openai.OpenAI
+) -> None:
+    stream = CALLS["responses"](orq_client, stream=True)
+    next(iter(stream))  # response.created, status in_progress
+    stream.close()
+    attributes = dict(telemetry.only_span().attributes or {})
+    assert "gen_ai.response.finish_reasons" not in attributes
+    assert attributes["gen_ai.response.id"].startswith("resp-local-")  # type: ignore[union-attr]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from typing import Any
 
 import openai
+import pydantic
 import pytest
 from conftest import CALLS, STREAMING_CALLS, Telemetry
 
@@ -127,3 +129,46 @@ async def test_async_streaming_response_of_a_stream_is_traced(
         chunks = [chunk async for chunk in await response.parse()]
     assert chunks
     assert (telemetry.only_span().attributes or {})["gen_ai.usage.output_tokens"] == 8
+
+
+def test_raw_stream_parsed_in_one_expression_keeps_its_span_until_the_end(
+    telemetry: Telemetry, orq_client: openai.OpenAI
+) -> None:
+    stream = raw("chat")(orq_client, stream=True).parse()  # the raw response is dropped here
+    gc.collect()
+    assert telemetry.spans() == []
+    list(stream)
+    attributes = dict(telemetry.only_span().attributes or {})
+    assert attributes["gen_ai.usage.output_tokens"] == 8
+    assert attributes["gen_ai.response.finish_reasons"] == ("stop",)
+
+
+class Answer(pydantic.BaseModel):
+    text: str
+
+
+def test_raw_response_that_fails_to_parse_still_ends_its_span(
+    telemetry: Telemetry, orq_client: openai.OpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    response = orq_client.chat.completions.with_raw_response.parse(
+        model="gpt-4o-mini", messages=[], response_format=Answer
+    )
+    with pytest.raises(pydantic.ValidationError):  # the local model does not answer JSON
+        response.parse()
+    assert len(telemetry.spans()) == 1
+    assert not [r for r in caplog.records if "orq_otel failed" in r.getMessage()]
+
+
+@pytest.mark.parametrize("endpoint", ["chat", "completions"])
+def test_raw_body_on_orq_host_is_exactly_the_uninstrumented_body(
+    telemetry: Telemetry, orq_client: openai.OpenAI, endpoint: str
+) -> None:
+    def lines() -> list[str]:
+        with streaming(endpoint)(orq_client, stream=True) as response:
+            return [line for line in response.iter_lines() if line]
+
+    with telemetry.paused():
+        expected = lines()
+    received = lines()
+    assert len(received) == len(expected)
+    assert ["usage" in line for line in received] == ["usage" in line for line in expected]
