@@ -20,11 +20,11 @@ else:
     _Proxy = wrapt.ObjectProxy  # not subscriptable at run time before wrapt 2
 
 
-class _HTTPResponseProxy(_Proxy):
-    """The stream's HTTP response: openai's stream helpers close it directly, not the stream."""
+class _EndsCallOnClose(_Proxy):
+    """A proxy whose object, once closed, ends the call's span."""
 
-    def __init__(self, response: Any, call: Call) -> None:
-        super().__init__(response)
+    def __init__(self, wrapped: Any, call: Call) -> None:
+        super().__init__(wrapped)
         self._self_call = call
 
     def close(self) -> Any:
@@ -40,10 +40,13 @@ class _HTTPResponseProxy(_Proxy):
             self._self_call.end()
 
 
-class _StreamProxyBase(_Proxy):
+class _HTTPResponseProxy(_EndsCallOnClose):
+    """The stream's HTTP response: openai's stream helpers close it directly, not the stream."""
+
+
+class _StreamProxyBase(_EndsCallOnClose):
     def __init__(self, stream: Any, call: Call) -> None:
-        super().__init__(stream)
-        self._self_call = call
+        super().__init__(stream, call)
         self._self_response: Any = None
 
     @property
@@ -91,12 +94,6 @@ class StreamProxy(_StreamProxyBase):
         finally:
             self._self_call.end()
 
-    def close(self) -> None:
-        try:
-            self.__wrapped__.close()
-        finally:
-            self._self_call.end()
-
 
 class AsyncStreamProxy(_StreamProxyBase):
     """Wraps `openai.AsyncStream`, as `StreamProxy` does for sync streams."""
@@ -133,20 +130,14 @@ class AsyncStreamProxy(_StreamProxyBase):
         finally:
             self._self_call.end()
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # AsyncStream.close() is a coroutine
         try:
             await self.__wrapped__.close()
         finally:
             self._self_call.end()
 
-    async def aclose(self) -> None:
-        try:
-            await self.__wrapped__.aclose()
-        finally:
-            self._self_call.end()
 
-
-class RawResponseProxy(_Proxy):
+class RawResponseProxy(_EndsCallOnClose):
     """Wraps the raw response of `with_raw_response` / `with_streaming_response` calls.
 
     The body is the caller's to read: the span takes the response's attributes when the
@@ -155,8 +146,7 @@ class RawResponseProxy(_Proxy):
     """
 
     def __init__(self, response: Any, call: Call) -> None:
-        super().__init__(response)
-        self._self_call = call
+        super().__init__(response, call)
         self._self_parsed: tuple[Any, Any] | None = None
 
     def parse(self, *args: Any, **kwargs: Any) -> Any:
@@ -174,12 +164,6 @@ class RawResponseProxy(_Proxy):
     def _self_stream_owns_end(self) -> bool:
         """A parsed stream ends the span itself, however long it outlives this response."""
         return self._self_parsed is not None and self._self_parsed[1] is not self._self_parsed[0]
-
-    def close(self) -> Any:
-        try:
-            return self.__wrapped__.close()
-        finally:
-            self._self_call.end()
 
     def __del__(self) -> None:
         if not self._self_stream_owns_end():
