@@ -3,13 +3,16 @@
 from orq_otel._context import get_identity, set_identity, use_identity
 from orq_otel._identity import Identity
 from orq_otel._instrumentor import OrqInstrumentor
+from orq_otel._setup import SetupHandle, setup
 from orq_otel._version import __version__
 
 __all__ = [
     "Identity",
     "OrqInstrumentor",
+    "SetupHandle",
     "__version__",
     "get_identity",
     "set_identity",
+    "setup",
     "use_identity",
 ]

@@ -1,0 +1,187 @@
+"""`setup()`: tracer and meter providers, an exporter and the instrumentor, in one call.
+
+For applications that do not run under ``opentelemetry-instrument``. Needs the ``sdk``
+extra (``pip install 'orq-otel[sdk]'``). Where the telemetry goes:
+
+1. ``OTEL_EXPORTER_OTLP_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` set: the standard
+   OTLP/HTTP exporter, configured by every standard ``OTEL_EXPORTER_OTLP_*`` variable;
+2. else ``ORQ_API_KEY`` set: orq.ai (``https://api.orq.ai/v2/otel``, bearer auth);
+3. else the console.
+
+``OTEL_TRACES_EXPORTER`` (``otlp``, ``console``, ``none``), ``OTEL_SERVICE_NAME``,
+``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_BSP_*``, ``OTEL_METRIC_EXPORT_INTERVAL`` and
+``OTEL_SDK_DISABLED`` are honoured. Providers the application installed itself are used,
+never replaced.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import metrics, trace
+
+from orq_otel._instrumentor import OrqInstrumentor
+
+ORQ_OTEL_ENDPOINT = "https://api.orq.ai/v2/otel"
+DEFAULT_SERVICE_NAME = "orq-otel-app"
+_logger = logging.getLogger("orq_otel")
+_lock = threading.Lock()
+_active: SetupHandle | None = None
+
+
+@dataclass
+class SetupHandle:
+    """What `setup()` built. `shutdown()` flushes and stops what setup() created, only."""
+
+    tracer_provider: Any
+    meter_provider: Any
+    destination: str  # where spans go: "orq.ai", "otlp", "console", "none" or "existing"
+    _owned: list[Any] = field(default_factory=list)
+    _instrumentor: OrqInstrumentor | None = None
+
+    def shutdown(self) -> None:
+        global _active  # noqa: PLW0603 - the one setup per process
+        with _lock:
+            if self._instrumentor is not None:
+                self._instrumentor.uninstrument()
+                self._instrumentor = None
+            for provider in self._owned:
+                provider.shutdown()  # flushes pending spans and metrics first
+            self._owned.clear()
+            if _active is self:
+                _active = None
+
+
+def setup(
+    service_name: str | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    **instrument_options: Any,
+) -> SetupHandle:
+    """Build SDK providers and an exporter, install them globally, and instrument openai.
+
+    ``instrument_options`` are `OrqInstrumentor.instrument` options (``inject_hosts``,
+    ``record_email``...). Calling it again returns the first call's handle.
+    """
+    global _active  # noqa: PLW0603 - the one setup per process
+    with _lock:
+        if _active is not None:
+            _logger.info("orq_otel.setup() already ran; returning its handle")
+            return _active
+        env = os.environ if environ is None else environ
+        handle = _build(service_name, env)
+        instrumentor = OrqInstrumentor()
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument(
+                tracer_provider=handle.tracer_provider,
+                meter_provider=handle.meter_provider,
+                **instrument_options,
+            )
+            handle._instrumentor = instrumentor
+        _active = handle
+        return handle
+
+
+def _build(service_name: str | None, env: Mapping[str, str]) -> SetupHandle:
+    try:
+        from opentelemetry.sdk.metrics import MeterProvider  # noqa: PLC0415 - the sdk extra
+        from opentelemetry.sdk.resources import Resource  # noqa: PLC0415
+        from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
+    except ImportError as error:
+        raise ImportError(
+            "orq_otel.setup() needs the OpenTelemetry SDK: pip install 'orq-otel[sdk]'"
+        ) from error
+    existing_tracer = trace.get_tracer_provider()
+    existing_meter = metrics.get_meter_provider()
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return SetupHandle(existing_tracer, existing_meter, "none")
+    owned: list[Any] = []
+    if isinstance(existing_tracer, TracerProvider):
+        _logger.info("orq_otel.setup(): using the tracer provider the application installed")
+        tracer_provider, destination = existing_tracer, "existing"
+    else:
+        resource = _resource(Resource, service_name, env)
+        tracer_provider = TracerProvider(resource=resource)
+        destination = _add_span_exporter(tracer_provider, env)
+        trace.set_tracer_provider(tracer_provider)
+        owned.append(tracer_provider)
+    if isinstance(existing_meter, MeterProvider):
+        meter_provider = existing_meter
+    else:
+        meter_provider = _meter_provider(MeterProvider, tracer_provider.resource, env)
+        metrics.set_meter_provider(meter_provider)
+        owned.append(meter_provider)
+    return SetupHandle(tracer_provider, meter_provider, destination, owned)
+
+
+def _resource(resource_type: Any, service_name: str | None, env: Mapping[str, str]) -> Any:
+    # Resource.create reads OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME; an explicit
+    # service_name argument wins over both.
+    name = service_name or env.get("OTEL_SERVICE_NAME") or DEFAULT_SERVICE_NAME
+    return resource_type.create({"service.name": name})
+
+
+def _otlp_configured(env: Mapping[str, str], signal: str) -> bool:
+    return bool(
+        env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT")
+    )
+
+
+def _choose_destination(env: Mapping[str, str]) -> str:
+    chosen = env.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if chosen in ("none", "console"):
+        return chosen
+    if _otlp_configured(env, "TRACES") or chosen == "otlp":
+        return "otlp"
+    if env.get("ORQ_API_KEY"):
+        return "orq.ai"
+    return "console"
+
+
+def _add_span_exporter(tracer_provider: Any, env: Mapping[str, str]) -> str:
+    from opentelemetry.sdk.trace.export import (  # noqa: PLC0415 - the sdk extra
+        BatchSpanProcessor,
+        ConsoleSpanExporter,
+    )
+
+    destination = _choose_destination(env)
+    if destination == "none":
+        return destination
+    if destination == "console":
+        tracer_provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+        return destination
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
+        OTLPSpanExporter,
+    )
+
+    if destination == "otlp":
+        exporter = OTLPSpanExporter()  # every OTEL_EXPORTER_OTLP_* variable applies
+    else:
+        base = env.get("ORQ_OTEL_ENDPOINT", ORQ_OTEL_ENDPOINT).rstrip("/")
+        exporter = OTLPSpanExporter(
+            endpoint=f"{base}/v1/traces",
+            headers={"Authorization": f"Bearer {env['ORQ_API_KEY']}"},
+        )
+    tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
+    return destination
+
+
+def _meter_provider(meter_provider_type: Any, resource: Any, env: Mapping[str, str]) -> Any:
+    """Metrics go over OTLP when an OTLP endpoint is configured; orq.ai takes traces only."""
+    chosen = env.get("OTEL_METRICS_EXPORTER", "").strip().lower()
+    if chosen == "none" or not (_otlp_configured(env, "METRICS") or chosen == "otlp"):
+        return meter_provider_type(resource=resource)
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import (  # noqa: PLC0415
+        OTLPMetricExporter,
+    )
+    from opentelemetry.sdk.metrics.export import (  # noqa: PLC0415
+        PeriodicExportingMetricReader,
+    )
+
+    reader = PeriodicExportingMetricReader(OTLPMetricExporter())
+    return meter_provider_type(resource=resource, metric_readers=[reader])
