@@ -24,6 +24,9 @@ IDENTITY_DISPLAY_NAME = "orq.identity.display_name"
 IDENTITY_EMAIL = "orq.identity.email"
 IDENTITY_TAGS = "orq.identity.tags"
 IDENTITY_METADATA_PREFIX = "orq.identity.metadata."
+# Personal data we may put on spans (only when the user opts in): collector-config.yaml
+# hashes each of these, and a test keeps the two lists in step.
+PII_ATTRIBUTES = (IDENTITY_EMAIL,)
 
 # Request keyword -> attribute, for plain numeric parameters.
 _NUMERIC_PARAMETERS = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -11,10 +11,15 @@ from opentelemetry.context import Context, attach, create_key, detach, get_value
 from orq_otel._baggage import read_identity, write_identity
 from orq_otel._config import current_settings
 from orq_otel._identity import Identity, coerce_identity
+from orq_otel._log import exception_once
 
 # The full identity (email and logo included) stays in-process under this key; only the
 # propagated fields go into baggage.
 _IDENTITY_KEY = create_key("orq_otel.identity")
+
+# Called with the identity each time a `use_identity` block is entered (IdentitySpanProcessor
+# uses it to tag the span in progress).
+on_identity_entered: list[Callable[[Identity], None]] = []
 
 
 def set_identity(identity: Identity | Mapping[str, Any], context: Context | None = None) -> Context:
@@ -44,6 +49,14 @@ def get_local_identity(context: Context | None = None) -> Identity | None:
     return value if isinstance(value, Identity) else None
 
 
+def _notify(identity: Identity) -> None:
+    for listener in on_identity_entered:
+        try:
+            listener(identity)
+        except Exception:  # noqa: BLE001 - a listener of ours must not break the caller's block
+            exception_once(f"listener:{listener!r}", "orq_otel failed to tag the current span")
+
+
 @contextmanager
 def use_identity(
     identity: Identity | Mapping[str, Any] | None = None, /, **fields: Any
@@ -57,6 +70,7 @@ def use_identity(
     resolved = coerce_identity(identity, fields)
     token = attach(set_identity(resolved))
     try:
+        _notify(resolved)
         yield resolved
     finally:
         detach(token)

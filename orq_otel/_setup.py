@@ -26,6 +26,7 @@ from typing import Any
 from opentelemetry import metrics, trace
 
 from orq_otel._instrumentor import OrqInstrumentor
+from orq_otel._span_processor import IdentitySpanProcessor
 
 ORQ_OTEL_ENDPOINT = "https://api.orq.ai/v2/otel"
 DEFAULT_SERVICE_NAME = "orq-otel-app"
@@ -60,13 +61,16 @@ class SetupHandle:
 def setup(
     service_name: str | None = None,
     *,
+    identity_on_every_span: bool = False,
     environ: Mapping[str, str] | None = None,
     **instrument_options: Any,
 ) -> SetupHandle:
     """Build SDK providers and an exporter, install them globally, and instrument openai.
 
     ``instrument_options`` are `OrqInstrumentor.instrument` options (``inject_hosts``,
-    ``record_email``...). Calling it again returns the first call's handle.
+    ``record_email``...). With ``identity_on_every_span``, every span started while an
+    identity is in effect carries it (`IdentitySpanProcessor`), not only LLM spans.
+    Calling it again returns the first call's handle.
     """
     global _active  # noqa: PLW0603 - the one setup per process
     with _lock:
@@ -83,6 +87,9 @@ def setup(
                 **instrument_options,
             )
             handle._instrumentor = instrumentor
+        if identity_on_every_span and hasattr(handle.tracer_provider, "add_span_processor"):
+            # After instrument(): the processor follows its record_email setting.
+            handle.tracer_provider.add_span_processor(IdentitySpanProcessor())
         _active = handle
         return handle
 
