@@ -15,7 +15,8 @@ its own; a bad entry is dropped with one warning per kind and never raises.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote_plus
@@ -25,9 +26,13 @@ from opentelemetry.context import Context
 from opentelemetry.semconv._incubating.attributes.enduser_attributes import ENDUSER_ID
 from pydantic import ValidationError
 
-from orq_otel._config import IDENTITY_FIELDS
+from orq_otel._config import IDENTITY_FIELDS, Settings
 from orq_otel._identity import Identity
 from orq_otel._log import warn_once
+from orq_otel._signing import SIGNATURE_KEY, Rejection, sign, verify
+
+# The clock signatures are made and checked with (Unix seconds); tests replace it.
+wall_clock = time.time
 
 KEY_PREFIX = "orq.identity."
 ID_KEY = KEY_PREFIX + "id"
@@ -43,6 +48,8 @@ MAX_ENTRIES = 180
 _OPTIONAL_FIELDS = tuple(name for name in IDENTITY_FIELDS if name != "id")
 _FIELD_KEYS = {name: KEY_PREFIX + name for name in IDENTITY_FIELDS}
 _DECODE_CACHE_SIZE = 4096
+# "orq.identity.sig=v1.<10-digit expiry>.<43 base64url characters>"
+_SIGNATURE_WIRE_SIZE = len(SIGNATURE_KEY) + 1 + len("v1.") + 10 + 1 + 43
 
 
 # --- writing -------------------------------------------------------------------------
@@ -112,10 +119,11 @@ def _drop(sizes: dict[str, int], key: str, reason: str) -> None:
     del sizes[key]
 
 
-def write_identity(
-    identity: Identity, propagate_fields: Iterable[str], context: Context
-) -> Context:
-    """Replace any identity entries in the context's baggage with this identity's."""
+def write_identity(identity: Identity, settings: Settings, context: Context) -> Context:
+    """Replace any identity entries in the context's baggage with this identity's.
+
+    With `identity_secret` set, the entries are signed (`orq.identity.sig`).
+    """
     current = baggage.get_all(context)
     for key in current:
         if key.startswith(KEY_PREFIX):
@@ -125,7 +133,13 @@ def write_identity(
         for key, value in current.items()
         if not key.startswith(KEY_PREFIX)
     ]
-    for key, value in fit_entries(encode_identity(identity, propagate_fields), other_sizes).items():
+    if settings.identity_secret:
+        other_sizes.append(_SIGNATURE_WIRE_SIZE)  # room for the signature entry
+    entries = fit_entries(encode_identity(identity, settings.propagate_fields), other_sizes)
+    if settings.identity_secret:
+        expiry = int(wall_clock() + settings.identity_signature_ttl)
+        entries[SIGNATURE_KEY] = sign(entries, settings.identity_secret[0], expiry)
+    for key, value in entries.items():
         context = baggage.set_baggage(key, value, context)
     return context
 
@@ -133,36 +147,89 @@ def write_identity(
 # --- reading -------------------------------------------------------------------------
 
 
-def read_identity(context: Context | None = None) -> Identity | None:
-    """The identity another service put in baggage, or None. Never raises."""
+def read_identity(
+    context: Context | None, settings: Settings
+) -> tuple[Identity | None, Rejection | None]:
+    """The identity another service put in baggage, or why it was not trusted.
+
+    (None, None) when there is no identity in baggage. Never raises.
+    """
     raw_id = baggage.get_baggage(ID_KEY, context)
-    if raw_id is None:
+    from_enduser = raw_id is None
+    if from_enduser:
         raw_id = baggage.get_baggage(ENDUSER_ID_KEY, context)
         if raw_id is None:
-            return None
+            return None, None
     raw_fields = tuple(baggage.get_baggage(_FIELD_KEYS[name], context) for name in _OPTIONAL_FIELDS)
-    if not isinstance(raw_id, str) or not all(v is None or isinstance(v, str) for v in raw_fields):
+    raw_signature = baggage.get_baggage(SIGNATURE_KEY, context)
+    texts = (raw_id, *raw_fields, raw_signature)
+    if not all(value is None or isinstance(value, str) for value in texts):
         warn_once("baggage-not-text", "identity baggage holds a non-text value; ignored")
-        return None
-    return _decode(raw_id, raw_fields)
+        return None, None
+    identity, expiry, rejection = _decode(
+        raw_id,  # all checked to be text just above
+        from_enduser,
+        raw_fields,
+        raw_signature,
+        settings.identity_secret,
+    )
+    if rejection is None and expiry is not None and _expired(expiry, settings):
+        rejection = Rejection.EXPIRED
+    if rejection is not None:
+        warn_once(f"rejected:{rejection.value}", _REJECTION_WARNINGS[rejection])
+        return None, rejection
+    return identity, None
+
+
+def _expired(expiry: int, settings: Settings) -> bool:
+    return wall_clock() > expiry + settings.identity_clock_skew
+
+
+_REJECTION_WARNINGS = {
+    Rejection.MISSING: "identity in baggage is not signed; ignored (identity_secret is set)",
+    Rejection.BAD_SIGNATURE: "identity in baggage has a bad signature (forged, tampered); ignored",
+    Rejection.EXPIRED: "identity in baggage has an expired signature (an old replay?); ignored",
+}
 
 
 @lru_cache(maxsize=_DECODE_CACHE_SIZE)
-def _decode(raw_id: str, raw_fields: tuple[str | None, ...]) -> Identity | None:
+def _decode(
+    raw_id: str,
+    from_enduser: bool,
+    raw_fields: tuple[str | None, ...],
+    raw_signature: str | None,
+    secrets: tuple[str, ...],
+) -> tuple[Identity | None, int | None, Rejection | None]:
+    """(identity, signature expiry, rejection): cached, since baggage repeats call after call."""
+    expiry = None
+    if secrets:
+        if from_enduser:  # enduser.id cannot carry our signature
+            return None, None, Rejection.MISSING
+        entries = {
+            _FIELD_KEYS[name]: raw
+            for name, raw in zip(_OPTIONAL_FIELDS, raw_fields, strict=True)
+            if raw is not None
+        }
+        entries[ID_KEY] = raw_id
+        if raw_signature is not None:
+            entries[SIGNATURE_KEY] = raw_signature
+        expiry, rejection = verify(entries, secrets)
+        if rejection is not None:
+            return None, None, rejection
     try:
         identity = Identity(id=raw_id)
     except ValidationError as error:
         warn_once(
             "baggage-invalid-id", "identity id in baggage is invalid, ignored: %s", _reason(error)
         )
-        return None
+        return None, None, None
     fields: dict[str, Any] = {}
     for name, raw in zip(_OPTIONAL_FIELDS, raw_fields, strict=True):
         if raw is not None:
             value = _decode_field(name, raw)
             if value is not None:
                 fields[name] = value
-    return identity.model_copy(update=fields) if fields else identity
+    return (identity.model_copy(update=fields) if fields else identity), expiry, None
 
 
 def _decode_field(name: str, raw: str) -> Any:
@@ -192,6 +259,6 @@ def _reason(error: ValidationError) -> str:
     return "; ".join(str(detail["msg"]) for detail in error.errors())
 
 
-def has_identity_entries(entries: Mapping[str, object]) -> bool:
-    """Whether a baggage mapping carries any identity entry (ours or enduser.id)."""
-    return ENDUSER_ID_KEY in entries or any(key.startswith(KEY_PREFIX) for key in entries)
+def is_identity_key(key: str) -> bool:
+    """Whether a baggage key carries identity (ours, or the enduser.id convention)."""
+    return key.startswith(KEY_PREFIX) or key == ENDUSER_ID_KEY

@@ -31,16 +31,19 @@ from orq_otel._attributes import (
     usage_of,
 )
 from orq_otel._config import Settings
-from orq_otel._context import get_identity
+from orq_otel._context import identity_in_effect
 from orq_otel._hosts import RouteCache
+from orq_otel._identity import Identity
 from orq_otel._injection import (
     asks_for_usage,
+    reads_raw_body,
     with_identity,
     with_usage_requested,
 )
 from orq_otel._log import exception_once
-from orq_otel._metrics import Instruments
+from orq_otel._metrics import REJECTION_REASON, Instruments
 from orq_otel._openai_types import OpenAITypes
+from orq_otel._resolver import IdentityResolverCache
 from orq_otel._stream_observers import StreamObserver
 
 _R = TypeVar("_R")
@@ -88,12 +91,52 @@ class Telemetry:
         self.types = types
         self.routes = RouteCache(settings.inject_hosts)
         self.identity_attributes = IdentityAttributes(settings.record_email)
+        self.resolver = (
+            IdentityResolverCache(
+                settings.identity_resolver,
+                settings.identity_resolver_ttl,
+                settings.identity_resolver_cache_size,
+                settings.identity_resolver_timeout,
+            )
+            if settings.identity_resolver is not None
+            else None
+        )
 
-    @guarded(lambda self, endpoint, client, kwargs: None)
-    def start(self, endpoint: Endpoint, client: object, kwargs: Mapping[str, Any]) -> Call | None:
+    @guarded(lambda self: None)
+    def identity(self) -> Identity | None:
+        """The identity for a call: trusted, and completed by the resolver if there is one."""
+        identity = self._trusted_identity()
+        if identity is None or self.resolver is None:
+            return identity
+        return self.resolver.complete(identity)
+
+    async def identity_async(self) -> Identity | None:
+        """`identity()` for async clients, whose resolver may be a coroutine function."""
+        try:
+            identity = self._trusted_identity()
+            if identity is None or self.resolver is None:
+                return identity
+            return await self.resolver.complete_async(identity)
+        except Exception:  # noqa: BLE001 - the boundary where our failures stop
+            exception_once("internal:identity_async", "orq_otel failed to find the identity")
+            return None
+
+    def _trusted_identity(self) -> Identity | None:
+        identity, rejection = identity_in_effect()
+        if rejection is not None:
+            self.instruments.rejected.add(1, {REJECTION_REASON: rejection.value})
+        return identity
+
+    @guarded(lambda self, endpoint, client, kwargs, identity: None)
+    def start(
+        self,
+        endpoint: Endpoint,
+        client: object,
+        kwargs: Mapping[str, Any],
+        identity: Identity | None,
+    ) -> Call | None:
         """Open the span and prepare the request; None if we cannot (the call goes on)."""
         route = self.routes.route(client)
-        identity = get_identity()
         send_kwargs: Mapping[str, Any] = kwargs
         hides_usage = False
         if route.injects:
@@ -103,6 +146,7 @@ class Telemetry:
                 endpoint.stream_options
                 and kwargs.get("stream") is True
                 and not asks_for_usage(kwargs)
+                and not reads_raw_body(kwargs)
             ):
                 send_kwargs = with_usage_requested(send_kwargs)
                 hides_usage = True

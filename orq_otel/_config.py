@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 IDENTITY_FIELDS = ("id", "display_name", "email", "metadata", "logo_url", "tags")
@@ -19,6 +19,9 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
 
 
+IdentityResolver = Callable[[str], Any]  # id -> Identity | Mapping | None, or an awaitable
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every option, resolved."""
@@ -27,6 +30,14 @@ class Settings:
     propagate_fields: tuple[str, ...] = DEFAULT_PROPAGATE_FIELDS
     record_email: bool = False
     metric_identity: bool = True
+    # Signing: the first secret signs, all verify. Kept out of repr: settings get logged.
+    identity_secret: tuple[str, ...] = field(default=(), repr=False)
+    identity_signature_ttl: float = 600.0
+    identity_clock_skew: float = 30.0
+    identity_resolver: IdentityResolver | None = None
+    identity_resolver_ttl: float = 300.0
+    identity_resolver_cache_size: int = 10_000
+    identity_resolver_timeout: float = 2.0
 
 
 def _split_list(text: str) -> tuple[str, ...]:
@@ -66,9 +77,43 @@ def _normalise_fields(value: str | Iterable[str]) -> tuple[str, ...]:
     return ("id", *(name for name in names if name != "id"))
 
 
+def _number(name: str, kind: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def parse(value: Any) -> Any:
+        try:
+            number = kind(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a positive number, not {value!r}") from None
+        if isinstance(value, bool) or number <= 0:
+            raise ValueError(f"{name} must be a positive number, not {value!r}")
+        return number
+
+    return parse
+
+
+def _normalise_secrets(value: str | Iterable[str]) -> tuple[str, ...]:
+    secrets = _as_tuple("identity_secret", [value] if isinstance(value, str) else value)
+    secrets = tuple(secret for item in secrets for secret in _split_list(item))
+    if any(len(secret) < 16 for secret in secrets):
+        raise ValueError("identity_secret: each secret must be at least 16 characters")
+    return secrets
+
+
+def _normalise_resolver(value: Any) -> IdentityResolver:
+    if not callable(value):
+        raise TypeError("identity_resolver must be a callable taking an identity id")
+    return value  # type: ignore[no-any-return]
+
+
 _NORMALISERS: Mapping[str, Callable[[Any], Any]] = {
     "inject_hosts": _normalise_hosts,
     "propagate_fields": _normalise_fields,
+    "identity_secret": _normalise_secrets,
+    "identity_signature_ttl": _number("identity_signature_ttl", float),
+    "identity_clock_skew": _number("identity_clock_skew", float),
+    "identity_resolver": _normalise_resolver,
+    "identity_resolver_ttl": _number("identity_resolver_ttl", float),
+    "identity_resolver_cache_size": _number("identity_resolver_cache_size", int),
+    "identity_resolver_timeout": _number("identity_resolver_timeout", float),
     "record_email": lambda value: (
         value if isinstance(value, bool) else _parse_bool("record_email", str(value))
     ),
@@ -76,6 +121,10 @@ _NORMALISERS: Mapping[str, Callable[[Any], Any]] = {
         value if isinstance(value, bool) else _parse_bool("metric_identity", str(value))
     ),
 }
+
+
+# A callable cannot come from the environment.
+_NO_ENVIRONMENT = frozenset({"identity_resolver"})
 
 
 def _env_name(option: str) -> str:
@@ -96,7 +145,7 @@ def load_settings(
     for name in known:
         if name in options and options[name] is not None:
             resolved[name] = _NORMALISERS[name](options[name])
-        elif _env_name(name) in environ:
+        elif name not in _NO_ENVIRONMENT and _env_name(name) in environ:
             resolved[name] = _NORMALISERS[name](environ[_env_name(name)])
     return replace(Settings(), **resolved)
 

@@ -12,6 +12,7 @@ from orq_otel._baggage import read_identity, write_identity
 from orq_otel._config import current_settings
 from orq_otel._identity import Identity, coerce_identity
 from orq_otel._log import exception_once
+from orq_otel._signing import Rejection
 
 # The full identity (email and logo included) stays in-process under this key; only the
 # propagated fields go into baggage.
@@ -30,17 +31,25 @@ def set_identity(identity: Identity | Mapping[str, Any], context: Context | None
     `opentelemetry.context.attach`. Invalid input raises `pydantic.ValidationError`.
     """
     resolved = coerce_identity(identity, {})
-    settings = current_settings.get()
     with_value = set_value(_IDENTITY_KEY, resolved, context)
-    return write_identity(resolved, settings.propagate_fields, with_value)
+    return write_identity(resolved, current_settings.get(), with_value)
 
 
 def get_identity(context: Context | None = None) -> Identity | None:
-    """The identity in effect: the one set in this process, else the one read from baggage."""
+    """The identity in effect: the one set in this process, else the one read from baggage.
+
+    With `identity_secret` set, identity from baggage counts only if its signature verifies
+    and has not expired; identity set in this process is always trusted.
+    """
+    return identity_in_effect(context)[0]
+
+
+def identity_in_effect(context: Context | None = None) -> tuple[Identity | None, Rejection | None]:
+    """The identity in effect, or why the one in baggage was not trusted."""
     in_process = get_value(_IDENTITY_KEY, context)
     if isinstance(in_process, Identity):
-        return in_process
-    return read_identity(context)
+        return in_process, None
+    return read_identity(context, current_settings.get())
 
 
 def get_local_identity(context: Context | None = None) -> Identity | None:

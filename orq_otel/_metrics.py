@@ -23,6 +23,9 @@ TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4
 DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24,
                     20.48, 40.96, 81.92)  # fmt: skip
 
+IDENTITY_REJECTED = "orq.identity.rejected"
+REJECTION_REASON = "reason"
+
 _INPUT = {GEN_AI_TOKEN_TYPE: GenAiTokenTypeValues.INPUT.value}
 _OUTPUT = {GEN_AI_TOKEN_TYPE: GenAiTokenTypeValues.OUTPUT.value}
 
@@ -42,6 +45,11 @@ class Instruments:
             unit="s",
             description="GenAI operation duration.",
             explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
+        )
+        self.rejected = meter.create_counter(
+            IDENTITY_REJECTED,
+            unit="{identity}",
+            description="Identities in baggage not trusted (identity_secret set), by reason.",
         )
 
     def record(

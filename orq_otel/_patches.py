@@ -54,7 +54,8 @@ def sync_wrapper(telemetry: Telemetry, endpoint: Endpoint) -> Callable[..., Any]
     def wrapper(
         wrapped: Wrapped, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        call = telemetry.start(endpoint, getattr(instance, "_client", None), kwargs)
+        identity = telemetry.identity()
+        call = telemetry.start(endpoint, getattr(instance, "_client", None), kwargs, identity)
         if call is None:
             return wrapped(*args, **kwargs)
         try:
@@ -75,7 +76,8 @@ def async_wrapper(telemetry: Telemetry, endpoint: Endpoint) -> Callable[..., Awa
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> Any:
-        call = telemetry.start(endpoint, getattr(instance, "_client", None), kwargs)
+        identity = await telemetry.identity_async()
+        call = telemetry.start(endpoint, getattr(instance, "_client", None), kwargs, identity)
         if call is None:
             return await wrapped(*args, **kwargs)
         try:
