@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,30 +42,53 @@ _NUMERIC_PARAMETERS = {
 }
 
 
+def _stop_sequences(value: object) -> AttributeValue | None:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    return None
+
+
+def _choice_count(value: object) -> AttributeValue | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value != 1 else None
+
+
+def _encoding_formats(value: object) -> AttributeValue | None:
+    return (value,) if isinstance(value, str) else None
+
+
+def _stream(value: object) -> AttributeValue | None:
+    return True if value is True else None
+
+
+# Request keyword -> (attribute, converter to an attribute value or None to skip).
+_OTHER_PARAMETERS: dict[str, tuple[str, Callable[[object], AttributeValue | None]]] = {
+    "n": (gen_ai.GEN_AI_REQUEST_CHOICE_COUNT, _choice_count),
+    "stop": (gen_ai.GEN_AI_REQUEST_STOP_SEQUENCES, _stop_sequences),
+    "encoding_format": (gen_ai.GEN_AI_REQUEST_ENCODING_FORMATS, _encoding_formats),
+    "stream": (gen_ai.GEN_AI_REQUEST_STREAM, _stream),
+}
+
+
 def request_attributes(kwargs: Mapping[str, Any]) -> dict[str, AttributeValue]:
-    """GenAI request attributes for the parameters the caller gave."""
+    """GenAI request attributes for the parameters the caller gave.
+
+    One pass over the (few) keywords given, rather than a lookup per known parameter.
+    """
     attributes: dict[str, AttributeValue] = {}
-    model = kwargs.get("model")
-    if isinstance(model, str):
-        attributes[gen_ai.GEN_AI_REQUEST_MODEL] = model
-    for name, key in _NUMERIC_PARAMETERS.items():
-        value = kwargs.get(name)
-        # openai's NOT_GIVEN / omit sentinels and None are not parameters the caller gave.
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            attributes[key] = value
-    count = kwargs.get("n")
-    if isinstance(count, int) and count != 1:
-        attributes[gen_ai.GEN_AI_REQUEST_CHOICE_COUNT] = count
-    stop = kwargs.get("stop")
-    if isinstance(stop, str):
-        attributes[gen_ai.GEN_AI_REQUEST_STOP_SEQUENCES] = (stop,)
-    elif isinstance(stop, (list, tuple)) and all(isinstance(item, str) for item in stop):
-        attributes[gen_ai.GEN_AI_REQUEST_STOP_SEQUENCES] = tuple(stop)
-    encoding_format = kwargs.get("encoding_format")
-    if isinstance(encoding_format, str):
-        attributes[gen_ai.GEN_AI_REQUEST_ENCODING_FORMATS] = (encoding_format,)
-    if kwargs.get("stream") is True:
-        attributes[gen_ai.GEN_AI_REQUEST_STREAM] = True
+    for name, value in kwargs.items():
+        key = _NUMERIC_PARAMETERS.get(name)
+        if key is not None:
+            # openai's NOT_GIVEN / omit sentinels and None are not parameters the caller gave.
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                attributes[key] = value
+            continue
+        other = _OTHER_PARAMETERS.get(name)
+        if other is not None:
+            converted = other[1](value)
+            if converted is not None:
+                attributes[other[0]] = converted
     return attributes
 
 
@@ -87,22 +110,28 @@ def usage_of(usage: object) -> Usage | None:
     """Usage from a Chat/Completions/Embeddings `usage` or a Responses `usage` object."""
     if usage is None:
         return None
-    input_tokens = _int(getattr(usage, "input_tokens", None))
-    if input_tokens is not None:  # Responses API
+    # Read the instance's own fields: a missing attribute on a pydantic model goes through
+    # a slow __getattr__ that raises, and this runs on every call.
+    fields = getattr(usage, "__dict__", {})
+    if "prompt_tokens" in fields:  # Chat Completions, Completions, Embeddings
         return Usage(
-            input_tokens,
-            _int(getattr(usage, "output_tokens", None)),
-            _int(getattr(getattr(usage, "input_tokens_details", None), "cached_tokens", None)),
-            _int(getattr(getattr(usage, "output_tokens_details", None), "reasoning_tokens", None)),
+            _int(fields["prompt_tokens"]),
+            _int(fields.get("completion_tokens")),
+            _int(_field(fields.get("prompt_tokens_details"), "cached_tokens")),
+            _int(_field(fields.get("completion_tokens_details"), "reasoning_tokens")),
         )
-    prompt_details = getattr(usage, "prompt_tokens_details", None)
-    completion_details = getattr(usage, "completion_tokens_details", None)
-    return Usage(
-        _int(getattr(usage, "prompt_tokens", None)),
-        _int(getattr(usage, "completion_tokens", None)),
-        _int(getattr(prompt_details, "cached_tokens", None)),
-        _int(getattr(completion_details, "reasoning_tokens", None)),
-    )
+    if "input_tokens" in fields:  # Responses API
+        return Usage(
+            _int(fields["input_tokens"]),
+            _int(fields.get("output_tokens")),
+            _int(_field(fields.get("input_tokens_details"), "cached_tokens")),
+            _int(_field(fields.get("output_tokens_details"), "reasoning_tokens")),
+        )
+    return None
+
+
+def _field(details: object, name: str) -> object:
+    return getattr(details, "__dict__", {}).get(name)
 
 
 def usage_attributes(usage: Usage) -> dict[str, AttributeValue]:

@@ -7,14 +7,15 @@ call go on: instrumentation must never break the caller.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
+from contextvars import Token
 from dataclasses import dataclass
 from functools import wraps
 from timeit import default_timer
 from typing import Any, TypeVar
 
-from opentelemetry import trace
+from opentelemetry import context, trace
+from opentelemetry.context import Context
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
 from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from opentelemetry.semconv.attributes.server_attributes import SERVER_ADDRESS, SERVER_PORT
@@ -32,6 +33,7 @@ from orq_otel._attributes import (
 )
 from orq_otel._config import Settings
 from orq_otel._context import identity_in_effect
+from orq_otel._cost import CostCalculator
 from orq_otel._hosts import RouteCache
 from orq_otel._identity import Identity
 from orq_otel._injection import (
@@ -47,6 +49,10 @@ from orq_otel._resolver import IdentityResolverCache
 from orq_otel._stream_observers import StreamObserver
 
 _R = TypeVar("_R")
+# One lock for all calls: ending is rare next to the work around it, and a lock per call
+# would cost an allocation on every call.
+_END_LOCK = threading.Lock()
+COST = "orq.cost.usd"
 
 
 def guarded(fallback: Callable[..., Any]) -> Callable[[Callable[..., _R]], Callable[..., _R]]:
@@ -90,6 +96,7 @@ class Telemetry:
         self.settings = settings
         self.types = types
         self.routes = RouteCache(settings.inject_hosts)
+        self.costs = CostCalculator(settings.model_prices)
         self.identity_attributes = IdentityAttributes(settings.record_email)
         self.resolver = (
             IdentityResolverCache(
@@ -169,8 +176,15 @@ class Telemetry:
                 metric_attributes = {**common, IDENTITY_ID: identity.id}
         name = f"{endpoint.operation} {model}" if isinstance(model, str) else endpoint.operation
         span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=span_attributes)
-        observer = endpoint.observer(hides_usage)
-        return Call(self, span, dict(send_kwargs), metric_attributes, observer)
+        # send_kwargs is never mutated: it is the fresh **kwargs dict, or our own copy.
+        return Call(
+            self,
+            span,
+            send_kwargs,
+            metric_attributes,
+            observer_type=endpoint.observer,
+            hides_usage=hides_usage,
+        )
 
 
 class Call:
@@ -180,26 +194,28 @@ class Call:
         self,
         telemetry: Telemetry,
         span: Span,
-        send_kwargs: dict[str, Any],
+        send_kwargs: Mapping[str, Any],
         metric_attributes: Mapping[str, AttributeValue],
-        observer: StreamObserver,
+        *,
+        observer_type: type[StreamObserver],
+        hides_usage: bool,
     ) -> None:
         self.telemetry = telemetry
         self.span = span
         self.send_kwargs = send_kwargs
         self._metric_attributes = metric_attributes
-        self._observer = observer
+        self._observer_type = observer_type
+        self._hides_usage = hides_usage
+        self._observer: StreamObserver | None = None  # made on the first chunk of a stream
         self._started = default_timer()
         self._ended = False
-        self._end_lock = threading.Lock()
 
-    @contextmanager
-    def active(self) -> Iterator[None]:
-        """Make the span current while the request is sent (HTTP spans become children)."""
-        with trace.use_span(
-            self.span, end_on_exit=False, record_exception=False, set_status_on_exception=False
-        ):
-            yield
+    def activate(self) -> Token[Context]:
+        """Make the span current while the request is sent (HTTP spans become children).
+
+        Returns the token for `opentelemetry.context.detach`.
+        """
+        return context.attach(trace.set_span_in_context(self.span))
 
     @guarded(lambda self, result: result)
     def finish(self, result: Any) -> Any:
@@ -219,12 +235,17 @@ class Call:
         self.end(result)
         return result
 
-    @guarded(lambda self, chunk: True)
     def observe_chunk(self, chunk: Any) -> bool:
         """Note a streamed chunk; False if it must be hidden from the caller."""
-        if self._observer.first_chunk_at is None:
-            self._observer.first_chunk_at = default_timer()
-        return self._observer.observe(chunk)
+        observer = self._observer
+        try:
+            if observer is None:
+                observer = self._observer = self._observer_type(self._hides_usage)
+                observer.first_chunk_at = default_timer()
+            return observer.observe(chunk)
+        except Exception:  # noqa: BLE001 - the boundary where our failures stop
+            exception_once("internal:observe_chunk", "orq_otel failed reading a stream chunk")
+            return True
 
     @guarded(lambda self, error: None)
     def fail(self, error: BaseException) -> None:
@@ -242,32 +263,51 @@ class Call:
         if not self._claim_end():
             return
         observer = self._observer
+        usage: Usage | None = None
         if response is not None:
             attributes = response_attributes(response)
             usage = usage_of(getattr(response, "usage", None))
-        else:
+        elif observer is not None:
             attributes = observer.attributes()
             usage = observer.usage
-        if observer.first_chunk_at is not None:
             attributes[gen_ai.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (
-                observer.first_chunk_at - self._started
-            )
+                observer.first_chunk_at or self._started
+            ) - self._started
+        else:  # a stream closed or dropped before its first chunk
+            attributes = {}
+        response_model = attributes.get(gen_ai.GEN_AI_RESPONSE_MODEL)
+        cost = None
         if usage is not None:
             attributes.update(usage_attributes(usage))
+            cost = self._cost(response_model, usage)
+            if cost is not None:
+                attributes[COST] = cost
         self.span.set_attributes(attributes)
-        response_model = attributes.get(gen_ai.GEN_AI_RESPONSE_MODEL)
         extra = {gen_ai.GEN_AI_RESPONSE_MODEL: response_model} if response_model else {}
-        self._end_with(extra, usage)
+        self._end_with(extra, usage, cost)
+
+    def _cost(self, response_model: object, usage: Usage) -> float | None:
+        attributes = self._metric_attributes
+        models = tuple(
+            model
+            for model in (response_model, attributes.get(gen_ai.GEN_AI_REQUEST_MODEL))
+            if isinstance(model, str)
+        )
+        provider = attributes.get(gen_ai.GEN_AI_PROVIDER_NAME)
+        return self.telemetry.costs.cost(str(provider), models, usage) if models else None
 
     def _claim_end(self) -> bool:
         """True for the one caller that gets to end the span (streams end from any thread)."""
-        with self._end_lock:
+        with _END_LOCK:
             if self._ended:
                 return False
             self._ended = True
             return True
 
-    def _end_with(self, extra: Mapping[str, AttributeValue], usage: Usage | None) -> None:
+    def _end_with(
+        self, extra: Mapping[str, AttributeValue], usage: Usage | None, cost: float | None = None
+    ) -> None:
         self.span.end()
         seconds = default_timer() - self._started
-        self.telemetry.instruments.record({**self._metric_attributes, **extra}, seconds, usage)
+        attributes = {**self._metric_attributes, **extra} if extra else self._metric_attributes
+        self.telemetry.instruments.record(attributes, seconds, usage, cost)

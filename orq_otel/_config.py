@@ -38,6 +38,8 @@ class Settings:
     identity_resolver_ttl: float = 300.0
     identity_resolver_cache_size: int = 10_000
     identity_resolver_timeout: float = 2.0
+    # Model name -> USD per million tokens, or (provider, model, usage) -> USD | None.
+    model_prices: Any = None
 
 
 def _split_list(text: str) -> tuple[str, ...]:
@@ -98,6 +100,19 @@ def _normalise_secrets(value: str | Iterable[str]) -> tuple[str, ...]:
     return secrets
 
 
+def _normalise_prices(value: Any) -> Any:
+    if callable(value):
+        return value
+    if not isinstance(value, Mapping) or not all(
+        isinstance(prices, Mapping) and "input" in prices for prices in value.values()
+    ):
+        raise TypeError(
+            "model_prices must map model names to USD per million tokens "
+            '({"my-model": {"input": 0.5, "output": 1.5, "cache_read": 0.05}}) or be a callable'
+        )
+    return value
+
+
 def _normalise_resolver(value: Any) -> IdentityResolver:
     if not callable(value):
         raise TypeError("identity_resolver must be a callable taking an identity id")
@@ -114,6 +129,7 @@ _NORMALISERS: Mapping[str, Callable[[Any], Any]] = {
     "identity_resolver_ttl": _number("identity_resolver_ttl", float),
     "identity_resolver_cache_size": _number("identity_resolver_cache_size", int),
     "identity_resolver_timeout": _number("identity_resolver_timeout", float),
+    "model_prices": _normalise_prices,
     "record_email": lambda value: (
         value if isinstance(value, bool) else _parse_bool("record_email", str(value))
     ),
@@ -124,7 +140,7 @@ _NORMALISERS: Mapping[str, Callable[[Any], Any]] = {
 
 
 # A callable cannot come from the environment.
-_NO_ENVIRONMENT = frozenset({"identity_resolver"})
+_NO_ENVIRONMENT = frozenset({"identity_resolver", "model_prices"})
 
 
 def _env_name(option: str) -> str:

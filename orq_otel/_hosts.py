@@ -6,8 +6,6 @@ re-parsed on the per-call path.
 
 from __future__ import annotations
 
-import threading
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,21 +51,27 @@ def _route_for(base_url: Any, inject_hosts: tuple[str, ...]) -> Route:
 
 
 class RouteCache:
-    """Routes per client object, forgotten with the client."""
+    """Routes per client object, kept on the client itself.
+
+    A dictionary lookup on the client's `__dict__` is the cheapest per-call check; the
+    route goes away with the client. The route is decided again when the client's base
+    URL object changes (openai allows reassigning `client.base_url`).
+    """
 
     def __init__(self, inject_hosts: tuple[str, ...]) -> None:
         self._inject_hosts = inject_hosts
-        self._routes: weakref.WeakKeyDictionary[object, Route] = weakref.WeakKeyDictionary()
-        self._lock = threading.Lock()
+        # One attribute name per cache: routes from an earlier instrument() (other
+        # inject_hosts) are not reused.
+        self._attribute = f"_orq_otel_route_{id(self)}"
 
     def route(self, client: Any) -> Route:
-        base_url = getattr(client, "base_url", None)
-        try:
-            route = self._routes.get(client)
-        except TypeError:  # a client that cannot be weakly referenced: decide every time
-            return _route_for(base_url, self._inject_hosts)
+        base_url = getattr(client, "_base_url", None)
+        if base_url is None:  # not an openai client we know: no caching
+            return _route_for(getattr(client, "base_url", None), self._inject_hosts)
+        state = getattr(client, "__dict__", None)
+        route = state.get(self._attribute) if state is not None else None
         if route is None or route.base_url is not base_url:
             route = _route_for(base_url, self._inject_hosts)
-            with self._lock:
-                self._routes[client] = route
+            if state is not None:
+                state[self._attribute] = route
         return route

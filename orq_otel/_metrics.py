@@ -24,6 +24,7 @@ DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 
                     20.48, 40.96, 81.92)  # fmt: skip
 
 IDENTITY_REJECTED = "orq.identity.rejected"
+CLIENT_COST = "orq.client.cost"
 REJECTION_REASON = "reason"
 
 _INPUT = {GEN_AI_TOKEN_TYPE: GenAiTokenTypeValues.INPUT.value}
@@ -46,6 +47,11 @@ class Instruments:
             description="GenAI operation duration.",
             explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
         )
+        self.cost = meter.create_counter(
+            CLIENT_COST,
+            unit="{USD}",
+            description="Estimated cost of GenAI calls in US dollars (genai-prices).",
+        )
         self.rejected = meter.create_counter(
             IDENTITY_REJECTED,
             unit="{identity}",
@@ -53,9 +59,15 @@ class Instruments:
         )
 
     def record(
-        self, attributes: Mapping[str, AttributeValue], seconds: float, usage: Usage | None
+        self,
+        attributes: Mapping[str, AttributeValue],
+        seconds: float,
+        usage: Usage | None,
+        cost: float | None = None,
     ) -> None:
         self.duration.record(seconds, attributes)
+        if cost is not None:
+            self.cost.add(cost, attributes)
         if usage is None:
             return
         if usage.input_tokens is not None:

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry import context
 from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
     GenAiOperationNameValues,
 )
@@ -58,12 +59,14 @@ def sync_wrapper(telemetry: Telemetry, endpoint: Endpoint) -> Callable[..., Any]
         call = telemetry.start(endpoint, getattr(instance, "_client", None), kwargs, identity)
         if call is None:
             return wrapped(*args, **kwargs)
+        token = call.activate()
         try:
-            with call.active():
-                result = wrapped(*args, **call.send_kwargs)
+            result = wrapped(*args, **call.send_kwargs)
         except BaseException as error:
             call.fail(error)
             raise
+        finally:
+            context.detach(token)
         return call.finish(result)
 
     return wrapper
@@ -80,12 +83,14 @@ def async_wrapper(telemetry: Telemetry, endpoint: Endpoint) -> Callable[..., Awa
         call = telemetry.start(endpoint, getattr(instance, "_client", None), kwargs, identity)
         if call is None:
             return await wrapped(*args, **kwargs)
+        token = call.activate()
         try:
-            with call.active():
-                result = await wrapped(*args, **call.send_kwargs)
+            result = await wrapped(*args, **call.send_kwargs)
         except BaseException as error:
             call.fail(error)
             raise
+        finally:
+            context.detach(token)
         return call.finish(result)
 
     return wrapper

@@ -21,7 +21,7 @@ from orq_otel.testing import LocalOpenAIServer
 ORQ_BASE_URL = "http://api.orq.ai/v3/router"
 CACHED_TOKENS = 3
 REASONING_TOKENS = 2
-MESSAGES = [{"role": "user", "content": "Say hello to the user"}]
+MESSAGES: Any = [{"role": "user", "content": "Say hello to the user"}]
 
 # One call per instrumented endpoint; each works with a sync or an async client.
 CALLS: dict[str, Callable[..., Any]] = {

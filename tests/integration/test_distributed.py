@@ -153,7 +153,7 @@ def test_unknown_token_is_refused_and_no_llm_call_is_made(
 def test_example_command_runs_offline_as_written(tmp_path: object) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "ORQ_"))}
     result = subprocess.run(
-        [sys.executable, str(EXAMPLES / "run.py")],
+        [sys.executable, str(EXAMPLES / "main.py")],
         capture_output=True,
         text=True,
         timeout=180,

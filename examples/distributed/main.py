@@ -1,6 +1,6 @@
 """One command: a gateway and a worker service, a few users, identity across the hop.
 
-    python examples/distributed/run.py
+    python examples/distributed/main.py
 
 Starts the worker and the gateway (two processes, real HTTP on loopback) and, unless
 ORQ_API_KEY is set, a local OpenAI-compatible router; sends a question for each user

@@ -1,0 +1,183 @@
+"""orq-otel against the OpenTelemetry SDK's floor and the peers, in one run.
+
+    pip install -e '.[bench]'
+    python benchmarks/run.py [--rounds 5] [--calls 400] [--memory] [--import-time]
+
+Each configuration runs in a fresh process (benchmarks/child.py); configurations run in
+an order that rotates every round; the table gives the median over rounds of each
+process's median, the overhead in µs over "SDK, no instrumentor", and the ratios the
+project holds itself to. A configuration whose package is missing is skipped, saying so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+CHILD = Path(__file__).with_name("child.py")
+CONFIGS = {
+    "none": "no tracing",
+    "sdk": "SDK, no instrumentor",
+    "floor": "SDK floor (bare span + 3 points)",
+    "orq": "orq-otel",
+    "openai-v2": "opentelemetry-instrumentation-openai-v2",
+    "openinference": "openinference-instrumentation-openai",
+    "openllmetry": "opentelemetry-instrumentation-openai (OpenLLMetry)",
+}
+NEEDS = {
+    "openai-v2": "opentelemetry.instrumentation.openai_v2",
+    "openinference": "openinference.instrumentation.openai",
+    "openllmetry": "opentelemetry.instrumentation.openai",
+}
+PEERS = ("openai-v2", "openinference", "openllmetry")
+STREAM = "stream (20 chunks)"
+
+
+def available(config: str) -> bool:
+    module = NEEDS.get(config)
+    if module is None:
+        return True
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def run_child(config: str, calls: int) -> dict[str, Any]:
+    output = subprocess.run(
+        [sys.executable, str(CHILD), config, "--calls", str(calls)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    if output.returncode != 0:
+        raise SystemExit(f"{config} failed:\n{output.stderr[-3000:]}")
+    return dict(json.loads(output.stdout.strip().splitlines()[-1]))
+
+
+def collect(configs: list[str], rounds: int, calls: int) -> dict[str, dict[str, list[float]]]:
+    samples: dict[str, dict[str, list[float]]] = {config: {} for config in configs}
+    spans: dict[str, dict[str, float]] = {}
+    for round_number in range(rounds):
+        shift = round_number % len(configs)
+        for config in configs[shift:] + configs[:shift]:
+            result = run_child(config, calls)
+            for scenario, value in result["scenarios"].items():
+                samples[config].setdefault(scenario, []).append(value)
+            spans[config] = result["spans_per_call"]
+        print(f"  round {round_number + 1}/{rounds} done", file=sys.stderr)
+    check_one_span_per_call(spans)
+    return samples
+
+
+def check_one_span_per_call(spans: dict[str, dict[str, float]]) -> None:
+    for config, per_scenario in spans.items():
+        if config in ("none", "sdk", "floor"):
+            assert all(value == 0 for value in per_scenario.values()), (config, per_scenario)
+            continue
+        for scenario, value in per_scenario.items():
+            if value != 1:
+                print(
+                    f"  note: {config} made {value} spans per call for {scenario}", file=sys.stderr
+                )
+
+
+def report(samples: dict[str, dict[str, list[float]]], spans_ok: bool = True) -> None:
+    medians = {c: {s: statistics.median(v) for s, v in sc.items()} for c, sc in samples.items()}
+    base = medians["sdk"]
+    floor = medians["floor"]["floor"]
+    scenarios = list(base)
+    header = f"{'configuration':<52}" + "".join(f"{s:>20}" for s in scenarios)
+    print("\nµs per call (median), and overhead over 'SDK, no instrumentor'")
+    print(header)
+    for config, values in medians.items():
+        if config == "floor":
+            print(f"{CONFIGS[config]:<52}{'':>1}(SDK work alone per call: {floor:.0f} µs)")
+            continue
+        cells = []
+        for scenario in scenarios:
+            value = values.get(scenario)
+            if value is None:
+                cells.append(f"{'-':>20}")
+            elif config in ("none", "sdk"):
+                cells.append(f"{value:>20.0f}")
+            else:
+                cells.append(f"{value:>9.0f} (+{value - base[scenario]:>5.0f})")
+        print(f"{CONFIGS[config]:<52}" + "".join(cells))
+    targets(medians, floor)
+
+
+def targets(medians: dict[str, dict[str, float]], floor: float) -> None:
+    base = medians["sdk"]
+
+    def overhead(config: str, scenario: str) -> float | None:
+        value = medians.get(config, {}).get(scenario)
+        return None if value is None else value - base[scenario]
+
+    print("\nTargets (orq-otel overhead over 'SDK, no instrumentor'):")
+    for scenario in ("chat", "chat (async)", "embeddings", "responses"):
+        ours = overhead("orq", scenario)
+        if ours is None:
+            continue
+        peers = [o for p in PEERS if (o := overhead(p, scenario)) is not None and o > 0]
+        line = (
+            f"  {scenario:<14} {ours:>6.0f} µs = {ours / floor:.2f}x the SDK floor (target <= 1.5x)"
+        )
+        if peers:
+            line += f"; {ours / min(peers):.2f}x the fastest peer (target <= 0.5x)"
+        print(line)
+    ours = overhead("orq", STREAM)
+    official = overhead("openai-v2", STREAM)
+    if ours is not None and official is not None:
+        print(
+            f"  {STREAM:<14} {ours:>6.0f} µs vs openai-v2 {official:.0f} µs = "
+            f"{ours / official:.2f}x (target <= 1.0x, and we also collect usage)"
+        )
+
+
+def import_time(repeats: int = 15) -> float:
+    def run(code: str) -> float:
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True)
+        return time.perf_counter() - started
+
+    base = statistics.median(run("import opentelemetry.trace") for _ in range(repeats))
+    ours = statistics.median(run("import orq_otel") for _ in range(repeats))
+    return (ours - base) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--calls", type=int, default=400)
+    parser.add_argument(
+        "--memory", action="store_true", help="also run the 100,000-call memory check"
+    )
+    parser.add_argument("--import-time", action="store_true", help="also time `import orq_otel`")
+    options = parser.parse_args()
+    configs = [config for config in CONFIGS if available(config)]
+    for config in CONFIGS:
+        if config not in configs:
+            print(f"skipped {config}: not installed (pip install -e '.[bench]')", file=sys.stderr)
+    print(
+        f"machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}"
+    )
+    samples = collect(configs, options.rounds, options.calls)
+    report(samples)
+    if options.import_time:
+        print(f"\nimport orq_otel: {import_time():.0f} ms over importing opentelemetry.trace")
+    if options.memory:
+        subprocess.run([sys.executable, str(Path(__file__).with_name("memory.py"))], check=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""Cost per call in USD, checked against genai-prices itself."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import openai
+import pytest
+from conftest import CACHED_TOKENS, CALLS, MESSAGES, Telemetry
+from genai_prices import Usage as PricesUsage
+from genai_prices import calc_price
+from opentelemetry.sdk.metrics.export import NumberDataPoint
+
+from orq_otel import use_identity
+from orq_otel._attributes import Usage
+from orq_otel._cost import CostCalculator
+
+INPUT, OUTPUT = 5, 8  # what the local server reports for CALLS["chat"]
+
+
+def genai_price(model: str, usage: Usage, provider: str | None = "openai") -> float:
+    prices_usage = PricesUsage(
+        input_tokens=usage.input_tokens or 0,
+        cache_read_tokens=usage.cached_input_tokens or 0,
+        output_tokens=usage.output_tokens or 0,
+    )
+    return float(calc_price(prices_usage, model, provider_id=provider).total_price)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "gpt-4o",
+        "gpt-4o-mini",
+        "gpt-4o-mini-2024-07-18",
+        "gpt-4.1",
+        "o3-mini",
+        "text-embedding-3-small",
+    ],
+)
+@pytest.mark.parametrize("cached", [0, 400])
+def test_cost_matches_genai_prices(model: str, cached: int) -> None:
+    usage = Usage(input_tokens=1200, output_tokens=350, cached_input_tokens=cached)
+    cost = CostCalculator().cost("openai", (model,), usage)
+    assert cost == pytest.approx(genai_price(model, usage), rel=1e-9)
+
+
+def test_router_model_names_name_their_provider() -> None:
+    usage = Usage(input_tokens=1000, output_tokens=100, cached_input_tokens=200)
+    expected = genai_price("claude-3-5-sonnet-latest", usage, provider="anthropic")
+    assert CostCalculator().cost(
+        "orq", ("anthropic/claude-3-5-sonnet-latest",), usage
+    ) == pytest.approx(expected)
+
+
+def test_unknown_model_has_no_cost_and_logs_once_at_debug(caplog: pytest.LogCaptureFixture) -> None:
+    calculator = CostCalculator()
+    with caplog.at_level(logging.DEBUG, logger="orq_otel"):
+        for _ in range(3):
+            assert calculator.cost("openai", ("my-finetune-xyz",), Usage(10, 10)) is None
+    assert len([r for r in caplog.records if "my-finetune-xyz" in r.getMessage()]) == 1
+
+
+def test_price_table_option_adds_and_overrides_models() -> None:
+    calculator = CostCalculator({"my-model": {"input": 2.0, "output": 6.0, "cache_read": 0.5}})
+    usage = Usage(input_tokens=1_000_000, output_tokens=500_000, cached_input_tokens=200_000)
+    assert calculator.cost(None, ("my-model",), usage) == pytest.approx(
+        0.8 * 2.0 + 0.2 * 0.5 + 0.5 * 6.0
+    )
+
+
+def test_price_callable_option_wins_and_can_defer_to_genai_prices() -> None:
+    def prices(provider: str | None, model: str, usage: Usage) -> float | None:
+        return 1.25 if model == "internal-llm" else None
+
+    calculator = CostCalculator(prices)
+    usage = Usage(input_tokens=100, output_tokens=10)
+    assert calculator.cost("openai", ("internal-llm",), usage) == 1.25
+    assert calculator.cost("openai", ("gpt-4o",), usage) == pytest.approx(
+        genai_price("gpt-4o", usage)
+    )
+
+
+def cost_points(telemetry: Telemetry) -> list[NumberDataPoint]:
+    data = telemetry.metric_reader.get_metrics_data()
+    points: list[NumberDataPoint] = []
+    for resource_metrics in data.resource_metrics if data else []:
+        for scope in resource_metrics.scope_metrics:
+            for metric in scope.metrics:
+                if metric.name == "orq.client.cost":
+                    points += [p for p in metric.data.data_points if isinstance(p, NumberDataPoint)]
+    return points
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "stream"),
+    [("chat", False), ("chat", True), ("responses", False), ("responses", True)],
+)
+def test_calls_record_cost_on_span_and_metric(
+    telemetry: Telemetry, orq_client: openai.OpenAI, endpoint: str, stream: bool
+) -> None:
+    kwargs: dict[str, Any] = {"stream": True} if stream else {}
+    with use_identity(id="user-ada"):
+        result = CALLS[endpoint](orq_client, **kwargs)
+        if stream:
+            list(result)
+    usage = Usage(input_tokens=INPUT, output_tokens=OUTPUT, cached_input_tokens=CACHED_TOKENS)
+    expected = genai_price("gpt-4o-mini", usage)  # the local server's snapshot name is unknown
+    attributes = dict(telemetry.only_span().attributes or {})
+    assert attributes["orq.cost.usd"] == pytest.approx(expected)
+    (point,) = cost_points(telemetry)
+    assert point.value == pytest.approx(expected)
+    assert dict(point.attributes or {})["orq.identity.id"] == "user-ada"
+    assert dict(point.attributes or {})["gen_ai.request.model"] == "gpt-4o-mini"
+
+
+def test_unknown_model_call_has_no_cost_attribute(
+    telemetry: Telemetry, orq_client: openai.OpenAI
+) -> None:
+    orq_client.chat.completions.create(model="my-finetune-xyz", messages=MESSAGES)
+    assert "orq.cost.usd" not in (telemetry.only_span().attributes or {})
+    assert cost_points(telemetry) == []
+
+
+def test_model_prices_option_through_instrument(
+    telemetry: Telemetry, orq_client: openai.OpenAI
+) -> None:
+    telemetry.instrument(model_prices={"my-finetune-xyz": {"input": 1.0, "output": 2.0}})
+    orq_client.chat.completions.create(model="my-finetune-xyz", messages=MESSAGES)
+    expected = (INPUT * 1.0 + OUTPUT * 2.0) / 1_000_000  # no cache price given: input price
+    assert (telemetry.only_span().attributes or {})["orq.cost.usd"] == pytest.approx(expected)
+
+
+def test_bad_model_prices_option_is_a_clear_error(telemetry: Telemetry) -> None:
+    with pytest.raises(TypeError, match="USD per million tokens"):
+        telemetry.instrument(model_prices={"my-model": 0.5})
