@@ -247,46 +247,66 @@ class Call:
             exception_once("internal:observe_chunk", "orq_otel failed reading a stream chunk")
             return True
 
-    @guarded(lambda self, error: None)
     def fail(self, error: BaseException) -> None:
+        """End the span as failed (the caller gets the error unchanged)."""
         if not self._claim_end():
             return
         error_type = type(error).__qualname__
-        self.span.set_status(Status(StatusCode.ERROR, str(error)))
-        self.span.record_exception(error)
-        self.span.set_attribute(ERROR_TYPE, error_type)
-        self._end_with({ERROR_TYPE: error_type}, None)
+        try:
+            self.span.set_status(Status(StatusCode.ERROR, str(error)))
+            self.span.record_exception(error)
+            self.span.set_attribute(ERROR_TYPE, error_type)
+        finally:
+            self._end_with({ERROR_TYPE: error_type}, None, None)
 
-    @guarded(lambda self, response=None: None)
     def end(self, response: Any = None) -> None:
-        """End the span once, with what the response (or the stream so far) told us."""
+        """End the span once, with what the response (or the stream so far) told us.
+
+        The span ends even if reading the outcome fails: a span never left open.
+        """
         if not self._claim_end():
             return
-        observer = self._observer
+        attributes: dict[str, AttributeValue] = {}
         usage: Usage | None = None
+        cost: float | None = None
+        try:
+            attributes, usage = self._outcome(response)
+            if usage is not None:
+                attributes.update(usage_attributes(usage))
+                cost = self._cost(attributes.get(gen_ai.GEN_AI_RESPONSE_MODEL), usage)
+                if cost is not None:
+                    attributes[COST] = cost
+            self.span.set_attributes(attributes)
+        except Exception:  # noqa: BLE001 - the boundary where our failures stop
+            exception_once(
+                "internal:end", "orq_otel failed reading a response; span ended without it"
+            )
+        finally:
+            response_model = attributes.get(gen_ai.GEN_AI_RESPONSE_MODEL)
+            extra = {gen_ai.GEN_AI_RESPONSE_MODEL: response_model} if response_model else {}
+            self._end_with(extra, usage, cost)
+
+    def _outcome(self, response: Any) -> tuple[dict[str, AttributeValue], Usage | None]:
+        """Response attributes and usage, from the response or from the stream so far."""
         if response is not None:
-            attributes = response_attributes(response)
-            usage = usage_of(getattr(response, "usage", None))
-        elif observer is not None:
-            attributes = observer.attributes()
-            usage = observer.usage
-            attributes[gen_ai.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (
-                observer.first_chunk_at or self._started
-            ) - self._started
-        else:  # a stream closed or dropped before its first chunk
-            attributes = {}
-        response_model = attributes.get(gen_ai.GEN_AI_RESPONSE_MODEL)
-        cost = None
-        if usage is not None:
-            attributes.update(usage_attributes(usage))
-            cost = self._cost(response_model, usage)
-            if cost is not None:
-                attributes[COST] = cost
-        self.span.set_attributes(attributes)
-        extra = {gen_ai.GEN_AI_RESPONSE_MODEL: response_model} if response_model else {}
-        self._end_with(extra, usage, cost)
+            return response_attributes(response), usage_of(getattr(response, "usage", None))
+        observer = self._observer
+        if observer is None:  # a stream closed or dropped before its first chunk
+            return {}, None
+        attributes = observer.attributes()
+        first_chunk = observer.first_chunk_at or self._started
+        attributes[gen_ai.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = first_chunk - self._started
+        return attributes, observer.usage
 
     def _cost(self, response_model: object, usage: Usage) -> float | None:
+        """The call's cost, or None: a failing price lookup costs the span nothing else."""
+        try:
+            return self._lookup_cost(response_model, usage)
+        except Exception:  # noqa: BLE001 - the boundary where our failures stop
+            exception_once("internal:cost", "orq_otel failed to price a call; no cost recorded")
+            return None
+
+    def _lookup_cost(self, response_model: object, usage: Usage) -> float | None:
         attributes = self._metric_attributes
         models = tuple(
             model
@@ -305,9 +325,14 @@ class Call:
             return True
 
     def _end_with(
-        self, extra: Mapping[str, AttributeValue], usage: Usage | None, cost: float | None = None
+        self, extra: Mapping[str, AttributeValue], usage: Usage | None, cost: float | None
     ) -> None:
-        self.span.end()
-        seconds = default_timer() - self._started
-        attributes = {**self._metric_attributes, **extra} if extra else self._metric_attributes
-        self.telemetry.instruments.record(attributes, seconds, usage, cost)
+        try:
+            self.span.end()
+            seconds = default_timer() - self._started
+            attributes = {**self._metric_attributes, **extra} if extra else self._metric_attributes
+            self.telemetry.instruments.record(attributes, seconds, usage, cost)
+        except Exception:  # noqa: BLE001 - the boundary where our failures stop
+            exception_once(
+                "internal:end_with", "orq_otel failed ending a span or recording metrics"
+            )

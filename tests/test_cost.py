@@ -135,3 +135,23 @@ def test_model_prices_option_through_instrument(
 def test_bad_model_prices_option_is_a_clear_error(telemetry: Telemetry) -> None:
     with pytest.raises(TypeError, match="USD per million tokens"):
         telemetry.instrument(model_prices={"my-model": 0.5})
+
+
+def test_a_failing_price_lookup_never_leaves_a_span_open(
+    telemetry: Telemetry,
+    orq_client: openai.OpenAI,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(*args: object) -> float:
+        raise ModuleNotFoundError("No module named 'genai_prices'")
+
+    monkeypatch.setattr(CostCalculator, "cost", broken)
+    with caplog.at_level(logging.ERROR, logger="orq_otel"):
+        result = CALLS["chat"](orq_client)
+        CALLS["chat"](orq_client)
+    assert result.choices[0].message.content
+    spans = telemetry.spans()
+    assert len(spans) == 2  # both ended, without a cost
+    assert all("orq.cost.usd" not in (span.attributes or {}) for span in spans)
+    assert len([r for r in caplog.records if "orq_otel failed" in r.getMessage()]) == 1

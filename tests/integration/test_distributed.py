@@ -96,6 +96,9 @@ def ask(services: Services, token: str) -> tuple[int, dict[str, object]]:
             status, body = response.status, json.load(response)
     except urllib.error.HTTPError as error:
         status, body = error.code, json.load(error)
+    # Server spans end just after their response is sent: wait for this request's, so that
+    # none of them lands among the next test's spans.
+    services.spans("POST /ask", *(["POST /llm"] if status == 200 else []))
     return status, body
 
 
