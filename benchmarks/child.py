@@ -207,6 +207,14 @@ def scenarios(sync: Any, async_: Any) -> dict[str, Callable[[], Any]]:
         for _ in sync.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True):
             pass
 
+    def stream_with_usage() -> Any:
+        # Every configuration parses the same 21 chunks: the instrumentations' own cost.
+        options: Any = {"include_usage": True}
+        for _ in sync.chat.completions.create(
+            model=MODEL, messages=MESSAGES, stream=True, stream_options=options
+        ):
+            pass
+
     def embeddings() -> Any:
         return sync.embeddings.create(model="text-embedding-3-small", input="Say hello")
 
@@ -220,6 +228,7 @@ def scenarios(sync: Any, async_: Any) -> dict[str, Callable[[], Any]]:
         "chat": chat,
         "chat (async)": async_chat,
         f"stream ({CHUNKS} chunks)": stream,
+        "stream (usage asked)": stream_with_usage,
         "embeddings": embeddings,
         "responses": responses,
     }

@@ -137,11 +137,13 @@ def write(rows: list[dict[str, Any]], fmt: str, out: TextIO, by: str) -> None:
         _table(rows, out, by)
 
 
-def _cell(value: Any) -> str:
+def _cell(column: str, value: Any) -> str:
     if value is None:
         return "-"
+    if column == "cost_usd":
+        return f"{value:,.6f}"  # LLM calls cost fractions of a cent
     if isinstance(value, float):
-        return f"{value:.4f}" if value < 1 else f"{value:,.2f}"
+        return f"{value:,.1f}"
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, list):
@@ -151,7 +153,7 @@ def _cell(value: Any) -> str:
 
 def _table(rows: list[dict[str, Any]], out: TextIO, by: str) -> None:
     headers = [by if column == "group" else column for column in COLUMNS]
-    cells = [[_cell(row[column]) for column in COLUMNS] for row in rows]
+    cells = [[_cell(column, row[column]) for column in COLUMNS] for row in rows]
     widths = [
         max([len(header), *(len(line[i]) for line in cells)]) for i, header in enumerate(headers)
     ]

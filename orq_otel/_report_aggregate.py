@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -21,6 +22,35 @@ NO_GROUP = "(none)"
 TOP_MODELS = 3
 
 
+class Latencies:
+    """Exact percentiles for small groups; a DDSketch (1 % relative error) past EXACT_LIMIT.
+
+    Either way its size is bounded: memory does not grow with the number of spans.
+    """
+
+    EXACT_LIMIT = 1024
+
+    def __init__(self) -> None:
+        self._values: list[float] | None = []
+        self._sketch = DDSketch(relative_accuracy=0.01)
+
+    def add(self, value: float) -> None:
+        self._sketch.add(value)
+        if self._values is not None:
+            self._values.append(value)
+            if len(self._values) > self.EXACT_LIMIT:
+                self._values = None
+
+    def quantile(self, q: float) -> float | None:
+        if self._values is not None:
+            if not self._values:
+                return None
+            ordered = sorted(self._values)  # nearest rank
+            return round(ordered[max(math.ceil(q * len(ordered)) - 1, 0)], 1)
+        value = self._sketch.get_quantile_value(q)
+        return None if value is None else round(float(value), 1)
+
+
 @dataclass
 class GroupStats:
     requests: int = 0
@@ -29,7 +59,7 @@ class GroupStats:
     output_tokens: int = 0
     cost: float = 0.0
     priced: int = 0  # requests with a known cost
-    latency_ms: DDSketch = field(default_factory=lambda: DDSketch(relative_accuracy=0.01))
+    latency_ms: Latencies = field(default_factory=Latencies)
     models: Counter[str] = field(default_factory=Counter)
 
     def add(self, span: SpanRecord) -> None:
@@ -55,19 +85,14 @@ class GroupStats:
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "cost_usd": round(self.cost, 6) if self.priced else None,
-            "p50_ms": _quantile(self.latency_ms, 0.5),
-            "p95_ms": _quantile(self.latency_ms, 0.95),
+            "p50_ms": self.latency_ms.quantile(0.5),
+            "p95_ms": self.latency_ms.quantile(0.95),
             "top_models": [model for model, _ in self.models.most_common(TOP_MODELS)],
         }
 
 
 def _int(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def _quantile(sketch: DDSketch, q: float) -> float | None:
-    value = sketch.get_quantile_value(q)
-    return None if value is None else round(float(value), 1)
 
 
 def group_keys(attributes: Any, by: str) -> Iterator[str]:
