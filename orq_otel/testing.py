@@ -223,20 +223,25 @@ class LocalOpenAIServer:
         """
         import openai  # noqa: PLC0415 - an optional dependency of orq_otel
 
-        options.setdefault("api_key", "local-test-key")
-        options.setdefault("max_retries", 0)
-        if base_url is None:
-            return openai.OpenAI(base_url=self.url, **options)
-        http_client = openai.DefaultHttpxClient(proxy=self.address)
-        return openai.OpenAI(base_url=base_url, http_client=http_client, **options)
+        return openai.OpenAI(**self._options(base_url, options, openai.DefaultHttpxClient))
 
     def async_client(self, base_url: str | None = None, **options: Any) -> openai.AsyncOpenAI:
         """An `openai.AsyncOpenAI` whose requests reach this server (see `client`)."""
         import openai  # noqa: PLC0415 - an optional dependency of orq_otel
 
-        options.setdefault("api_key", "local-test-key")
-        options.setdefault("max_retries", 0)
+        return openai.AsyncOpenAI(
+            **self._options(base_url, options, openai.DefaultAsyncHttpxClient)
+        )
+
+    def _options(
+        self, base_url: str | None, options: dict[str, Any], http_client_type: Any
+    ) -> dict[str, Any]:
+        options = {"api_key": "local-test-key", "max_retries": 0, **options}
         if base_url is None:
-            return openai.AsyncOpenAI(base_url=self.url, **options)
-        http_client = openai.DefaultAsyncHttpxClient(proxy=self.address)
-        return openai.AsyncOpenAI(base_url=base_url, http_client=http_client, **options)
+            return {**options, "base_url": self.url}
+        # Another host's base URL: keep it, and reach this server as the HTTP proxy.
+        return {
+            **options,
+            "base_url": base_url,
+            "http_client": http_client_type(proxy=self.address),
+        }
