@@ -242,27 +242,74 @@ async def _async_chats(client: Any) -> None:
         await client.chat.completions.create(model=MODEL, messages=MESSAGES)
 
 
+IDENTITY = {"id": "user-1", "display_name": "Ada", "tags": ["pro"], "metadata": {"plan": "pro"}}
+
+
+def orq_telemetry_of_one_chat() -> tuple[str, dict[str, Any], list[tuple[Any, float, Any]]]:
+    """The span name, span attributes and metric points orq-otel makes for one chat call.
+
+    Captured from a real instrumented call, then uninstrumented: the floor reproduces
+    exactly this telemetry, so it moves when ours does.
+    """
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from orq_otel import OrqInstrumentor, use_identity
+
+    spans, reader = InMemorySpanExporter(), InMemoryMetricReader()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    instrumentor = OrqInstrumentor()
+    instrumentor.instrument(
+        tracer_provider=tracer_provider, meter_provider=MeterProvider(metric_readers=[reader])
+    )
+    try:
+        with use_identity(IDENTITY):
+            scenarios(*clients())["chat"]()
+    finally:
+        instrumentor.uninstrument()
+    (span,) = spans.get_finished_spans()
+    points = []
+    for resource_metrics in reader.get_metrics_data().resource_metrics:  # type: ignore[union-attr]
+        for scope in resource_metrics.scope_metrics:
+            for metric in scope.metrics:
+                for point in metric.data.data_points:
+                    value = getattr(point, "sum", getattr(point, "value", 0))
+                    points.append((metric, value, dict(point.attributes or {})))
+    return span.name, dict(span.attributes or {}), points
+
+
 def floor_work(tracer_provider: Any, meter_provider: Any) -> Callable[[], None]:
-    """The SDK's own work for one call: a span with ~20 attributes and three points."""
+    """The SDK's own work for orq-otel's telemetry of one chat call, and nothing else."""
+    from opentelemetry.sdk.metrics._internal.point import HistogramDataPoint
     from opentelemetry.trace import SpanKind
 
+    name, span_attributes, points = orq_telemetry_of_one_chat()
     tracer = tracer_provider.get_tracer("floor")
     meter = meter_provider.get_meter("floor")
-    duration = meter.create_histogram("gen_ai.client.operation.duration", unit="s")
-    tokens = meter.create_histogram("gen_ai.client.token.usage", unit="{token}")
-    start_attributes = {f"gen_ai.request.attribute_{n}": f"value-{n}" for n in range(12)}
-    end_attributes = {f"gen_ai.response.attribute_{n}": n for n in range(8)}
-    metric_attributes = {f"gen_ai.metric_{n}": f"value-{n}" for n in range(7)}
+    instruments: dict[str, Callable[..., None]] = {}
+    recorders: list[tuple[Callable[..., None], float, Any]] = []
+    for metric, value, attributes in points:
+        if metric.name not in instruments:
+            point = metric.data.data_points[0]
+            instruments[metric.name] = (
+                meter.create_histogram(
+                    metric.name,
+                    unit=metric.unit,
+                    explicit_bucket_boundaries_advisory=list(point.explicit_bounds),
+                ).record
+                if isinstance(point, HistogramDataPoint)
+                else meter.create_counter(metric.name, unit=metric.unit).add
+            )
+        recorders.append((instruments[metric.name], value, attributes))
 
     def one_call() -> None:
-        span = tracer.start_span(
-            "chat gpt-4o-mini", kind=SpanKind.CLIENT, attributes=start_attributes
-        )
-        span.set_attributes(end_attributes)
-        span.end()
-        duration.record(0.5, metric_attributes)
-        tokens.record(11, {**metric_attributes, "gen_ai.token.type": "input"})
-        tokens.record(18, {**metric_attributes, "gen_ai.token.type": "output"})
+        tracer.start_span(name, kind=SpanKind.CLIENT, attributes=span_attributes).end()
+        for record, value, attributes in recorders:
+            record(value, attributes)
 
     return one_call
 
@@ -347,13 +394,7 @@ def main() -> None:
     if options.config == "orq":
         from orq_otel import use_identity
 
-        identity = {
-            "id": "user-1",
-            "display_name": "Ada",
-            "tags": ["pro"],
-            "metadata": {"plan": "pro"},
-        }
-        use_identity(identity).__enter__()  # in effect for every call of this process
+        use_identity(IDENTITY).__enter__()  # in effect for every call of this process
     print(json.dumps(run_scenarios(options.config, providers, options.calls, options.repeats)))
     sys.stdout.flush()
 

@@ -6,7 +6,13 @@
 Each configuration runs in a fresh process (benchmarks/child.py); configurations run in
 an order that rotates every round; the table gives the median over rounds of each
 process's median, the overhead in µs over "SDK, no instrumentor", and the ratios the
-project holds itself to. A configuration whose package is missing is skipped, saying so.
+project holds itself to.
+
+Rounds are paired: within a round every process gets the same PYTHONHASHSEED and, where
+`setarch -R` exists, the same address layout, so configurations are compared on the same
+memory layout; the layout changes from round to round. Without this, layout alone moves
+a 20-chunk stream by +-90 µs from one process to the next; with it, by +-10 µs.
+A configuration whose package is missing is skipped, saying so.
 """
 
 from __future__ import annotations
@@ -14,7 +20,9 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -26,7 +34,7 @@ CHILD = Path(__file__).with_name("child.py")
 CONFIGS = {
     "none": "no tracing",
     "sdk": "SDK, no instrumentor",
-    "floor": "SDK floor (bare span + 3 points)",
+    "floor": "SDK floor (orq-otel's span + 4 points, no openai)",
     "floor-in-context": "SDK floor in context (after each openai call)",
     "orq": "orq-otel",
     "openai-v2": "opentelemetry-instrumentation-openai-v2",
@@ -52,13 +60,25 @@ def available(config: str) -> bool:
         return False
 
 
-def run_child(config: str, calls: int) -> dict[str, Any]:
+def same_layout_prefix() -> list[str]:
+    """`setarch <arch> -R`: no address randomisation, so one round's processes match."""
+    setarch = shutil.which("setarch")
+    if setarch is None or platform.system() != "Linux":
+        return []
+    probe = subprocess.run(
+        [setarch, platform.machine(), "-R", "true"], capture_output=True, check=False
+    )
+    return [setarch, platform.machine(), "-R"] if probe.returncode == 0 else []
+
+
+def run_child(config: str, calls: int, round_number: int, prefix: list[str]) -> dict[str, Any]:
     output = subprocess.run(
-        [sys.executable, str(CHILD), config, "--calls", str(calls)],
+        [*prefix, sys.executable, str(CHILD), config, "--calls", str(calls)],
         capture_output=True,
         text=True,
         timeout=900,
         check=False,
+        env={**os.environ, "PYTHONHASHSEED": str(round_number)},
     )
     if output.returncode != 0:
         raise SystemExit(f"{config} failed:\n{output.stderr[-3000:]}")
@@ -71,10 +91,11 @@ SPANS: dict[str, dict[str, float]] = {}
 def collect(configs: list[str], rounds: int, calls: int) -> dict[str, dict[str, list[float]]]:
     samples: dict[str, dict[str, list[float]]] = {config: {} for config in configs}
     spans = SPANS
+    prefix = same_layout_prefix()
     for round_number in range(rounds):
         shift = round_number % len(configs)
         for config in configs[shift:] + configs[:shift]:
-            result = run_child(config, calls)
+            result = run_child(config, calls, round_number, prefix)
             for scenario, value in result["scenarios"].items():
                 samples[config].setdefault(scenario, []).append(value)
             spans[config] = result["spans_per_call"]

@@ -108,6 +108,42 @@ def test_span_stays_open_until_the_stream_is_exhausted(
     assert len(telemetry.spans()) == 1
 
 
+def test_stream_iterated_without_a_name_records_the_whole_stream(
+    telemetry: Telemetry, orq_client: openai.OpenAI
+) -> None:
+    # `for` keeps only the iterator: the stream object itself is dropped at once.
+    chunks = 0
+    for _ in orq_client.chat.completions.create(model="gpt-4o-mini", messages=[], stream=True):
+        chunks += 1
+        assert telemetry.spans() == []
+    attributes = dict(telemetry.only_span().attributes or {})
+    assert chunks > 1
+    assert attributes["gen_ai.usage.output_tokens"] == 8
+    assert attributes["gen_ai.response.finish_reasons"] == ("stop",)
+
+
+def test_stream_dropped_half_read_ends_span(
+    telemetry: Telemetry, orq_client: openai.OpenAI
+) -> None:
+    stream = CALLS["chat"](orq_client, stream=True)
+    next(iter(stream))
+    del stream
+    gc.collect()
+    span = telemetry.only_span()
+    assert "gen_ai.response.time_to_first_chunk" in (span.attributes or {})
+    assert "gen_ai.usage.input_tokens" not in (span.attributes or {})
+
+
+def test_stream_iterator_dropped_unread_ends_span(
+    telemetry: Telemetry, orq_client: openai.OpenAI
+) -> None:
+    chunks = iter(CALLS["chat"](orq_client, stream=True))
+    assert telemetry.spans() == []
+    del chunks
+    gc.collect()
+    assert len(telemetry.spans()) == 1
+
+
 def test_stream_closed_early_ends_span(telemetry: Telemetry, orq_client: openai.OpenAI) -> None:
     stream = CALLS["chat"](orq_client, stream=True)
     next(iter(stream))
