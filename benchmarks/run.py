@@ -5,7 +5,7 @@
 
 Each configuration runs in a fresh process (benchmarks/child.py); configurations run in
 an order that rotates every round; the table gives the median over rounds of each
-process's median, the overhead in µs over "SDK, no instrumentor", and the ratios the
+process's fastest repeat, the overhead in µs over "SDK, no instrumentor", and the ratios the
 project holds itself to.
 
 Rounds are paired: within a round every process gets the same PYTHONHASHSEED and, where
@@ -122,7 +122,7 @@ def report(samples: dict[str, dict[str, list[float]]]) -> None:
     floor = medians["floor"]["floor"]
     scenarios = list(base)
     header = f"{'configuration':<52}" + "".join(f"{s:>22}" for s in scenarios)
-    print("\nµs per call (median), and overhead over 'SDK, no instrumentor'")
+    print("\nµs per call (median over rounds), and overhead over 'SDK, no instrumentor'")
     print(header)
     for config, values in medians.items():
         if config == "floor":
