@@ -56,15 +56,14 @@ class _StreamProxyBase(_EndsCallOnClose):
             self._self_response = _HTTPResponseProxy(self.__wrapped__.response, self._self_call)
         return self._self_response
 
-    def __del__(self) -> None:
-        self._self_call.end()
-
 
 class StreamProxy(_StreamProxyBase):
     """Wraps `openai.Stream`: the caller sees every chunk it would see without us."""
 
     def __init__(self, stream: Any, call: Call) -> None:
         super().__init__(stream, call)
+        # No __del__ here: `for chunk in create(...)` drops the proxy at once and keeps only
+        # this generator, which ends the call when it is exhausted or dropped.
         self._self_chunks = _observed_chunks(stream, call)
         next(self._self_chunks)  # primed: from now on, dropping it ends the call
 
@@ -73,10 +72,6 @@ class StreamProxy(_StreamProxyBase):
 
     def __next__(self) -> Any:
         return next(self._self_chunks)
-
-    def __del__(self) -> None:
-        """Nothing to do: `for chunk in create(...)` drops the proxy at once and keeps only
-        the chunk generator, which ends the call when it is exhausted or dropped."""
 
     def __enter__(self) -> StreamProxy:
         self.__wrapped__.__enter__()
@@ -118,6 +113,9 @@ def _observed_chunks(stream: Any, call: Call) -> Iterator[Any]:
 
 class AsyncStreamProxy(_StreamProxyBase):
     """Wraps `openai.AsyncStream`, as `StreamProxy` does for sync streams."""
+
+    def __del__(self) -> None:  # dropped unconsumed: the span still ends
+        self._self_call.end()
 
     def __aiter__(self) -> AsyncStreamProxy:
         return self
