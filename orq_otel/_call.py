@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from contextvars import Token
-from dataclasses import dataclass
 from functools import wraps
 from timeit import default_timer
 from typing import Any, TypeVar
@@ -34,17 +33,14 @@ from orq_otel._attributes import (
 from orq_otel._config import Settings
 from orq_otel._context import identity_in_effect
 from orq_otel._cost import CostCalculator
+from orq_otel._endpoints import endpoint_of
 from orq_otel._hosts import RouteCache
 from orq_otel._identity import Identity
-from orq_otel._injection import (
-    asks_for_usage,
-    reads_raw_body,
-    with_identity,
-    with_usage_requested,
-)
+from orq_otel._injection import asks_for_usage, body_additions, caller_identity
 from orq_otel._log import exception_once
 from orq_otel._metrics import REJECTION_REASON, Instruments
 from orq_otel._openai_types import OpenAITypes
+from orq_otel._request import OutgoingRequest, options_in
 from orq_otel._resolver import IdentityResolverCache
 from orq_otel._stream_observers import StreamObserver
 
@@ -74,15 +70,6 @@ def guarded(fallback: Callable[..., Any]) -> Callable[[Callable[..., _R]], Calla
         return run
 
     return decorate
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """An instrumented openai method."""
-
-    operation: str  # gen_ai.operation.name
-    stream_options: bool  # whether the endpoint takes `stream_options.include_usage`
-    observer: type[StreamObserver]
 
 
 class Telemetry:
@@ -134,29 +121,40 @@ class Telemetry:
             self.instruments.rejected.add(1, {REJECTION_REASON: rejection.value})
         return identity
 
-    @guarded(lambda self, endpoint, client, kwargs, identity: None)
+    @guarded(lambda self, args, kwargs: None)
+    def request(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> OutgoingRequest | None:
+        """The call a client's `request(...)` is about to make, if it is one we instrument."""
+        options = options_in(args, kwargs)
+        endpoint = endpoint_of(options)
+        if endpoint is None:
+            return None
+        return OutgoingRequest(endpoint, options, kwargs.get("stream") is True)
+
+    @guarded(lambda self, request: (False, None))
+    def caller_identity(self, request: OutgoingRequest) -> tuple[bool, Identity | None]:
+        """Whether the caller's body names the identity itself (it wins), and it if valid."""
+        return caller_identity(request)
+
+    @guarded(lambda self, request, client, identity: None)
     def start(
-        self,
-        endpoint: Endpoint,
-        client: object,
-        kwargs: Mapping[str, Any],
-        identity: Identity | None,
+        self, request: OutgoingRequest, client: object, identity: Identity | None
     ) -> Call | None:
         """Open the span and prepare the request; None if we cannot (the call goes on)."""
+        endpoint = request.endpoint
+        body = request.body
         route = self.routes.route(client)
-        send_kwargs: Mapping[str, Any] = kwargs
+        send_options = request.options
         hides_usage = False
         if route.injects:
-            if identity is not None:
-                send_kwargs = with_identity(send_kwargs, identity)
-            if (
+            hides_usage = (
                 endpoint.stream_options
-                and kwargs.get("stream") is True
-                and not asks_for_usage(kwargs)
-                and not reads_raw_body(kwargs)
-            ):
-                send_kwargs = with_usage_requested(send_kwargs)
-                hides_usage = True
+                and request.stream
+                and not asks_for_usage(body)
+                and not request.reads_raw_body
+            )
+            additions = body_additions(request, identity, ask_for_usage=hides_usage)
+            if additions:
+                send_options = request.with_additions(additions, {})
         common: dict[str, AttributeValue] = {
             gen_ai.GEN_AI_OPERATION_NAME: endpoint.operation,
             gen_ai.GEN_AI_PROVIDER_NAME: route.provider,
@@ -165,10 +163,10 @@ class Telemetry:
             common[SERVER_ADDRESS] = route.address
         if route.port is not None:
             common[SERVER_PORT] = route.port
-        model = kwargs.get("model")
+        model = body.get("model")
         if isinstance(model, str):
             common[gen_ai.GEN_AI_REQUEST_MODEL] = model
-        span_attributes = {**common, **request_attributes(kwargs)}
+        span_attributes = {**common, **request_attributes(body)}
         metric_attributes = common
         if identity is not None:
             span_attributes.update(self.identity_attributes.of(identity))
@@ -176,14 +174,14 @@ class Telemetry:
                 metric_attributes = {**common, IDENTITY_ID: identity.id}
         name = f"{endpoint.operation} {model}" if isinstance(model, str) else endpoint.operation
         span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=span_attributes)
-        # send_kwargs is never mutated: it is the fresh **kwargs dict, or our own copy.
         return Call(
             self,
             span,
-            send_kwargs,
+            send_options,
             metric_attributes,
             observer_type=endpoint.observer,
             hides_usage=hides_usage,
+            streamed=request.stream,
         )
 
 
@@ -194,15 +192,17 @@ class Call:
         self,
         telemetry: Telemetry,
         span: Span,
-        send_kwargs: Mapping[str, Any],
+        send_options: Any,
         metric_attributes: Mapping[str, AttributeValue],
         *,
         observer_type: type[StreamObserver],
         hides_usage: bool,
+        streamed: bool,
     ) -> None:
         self.telemetry = telemetry
         self.span = span
-        self.send_kwargs = send_kwargs
+        self.send_options = send_options  # the request options openai is given
+        self.streamed = streamed
         self._metric_attributes = metric_attributes
         self._observer_type = observer_type
         self._hides_usage = hides_usage

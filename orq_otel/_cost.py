@@ -126,19 +126,36 @@ def _usage_for_prices(input_tokens: int, cache_read: int, output: int) -> Any:
     )
 
 
+def _providers_to_try(provider: str | None) -> tuple[str | None, ...]:
+    """genai-prices providers to look a model up under, in order.
+
+    A model served through another provider's OpenAI-compatible API is found by its name
+    alone. A bare name on a router (no `provider/` prefix) is most likely OpenAI's, the
+    API the client speaks: genai-prices finds chat names by their name but not, say,
+    `text-embedding-3-small`.
+    """
+    return (provider, None) if provider is not None else (None, "openai")
+
+
+def _calculation(usage: Any, model: str, provider: str | None) -> Any:
+    """genai-prices' price calculation under the first provider that knows the model."""
+    from genai_prices import calc_price  # noqa: PLC0415 - see _LAZY
+
+    for candidate in _providers_to_try(provider):
+        try:
+            return calc_price(usage, model, provider_id=candidate)
+        except LookupError:
+            continue
+    return None
+
+
 def _lookup(provider: str | None, model: str) -> object:
     """LinearPrice from genai-prices, or _TIERED / _UNKNOWN."""
-    from genai_prices import calc_price  # noqa: PLC0415 - see _LAZY
-    from genai_prices.types import TieredPrices  # noqa: PLC0415
+    from genai_prices.types import TieredPrices  # noqa: PLC0415 - see _LAZY
 
-    try:
-        calculation = calc_price(_usage_for_prices(MILLION, 0, 0), model, provider_id=provider)
-    except LookupError:
-        if provider is None:
-            return _UNKNOWN
-        # A model served through another provider's OpenAI-compatible API: let
-        # genai-prices find its provider from the model name alone.
-        return _lookup(None, model)
+    calculation = _calculation(_usage_for_prices(MILLION, 0, 0), model, provider)
+    if calculation is None:
+        return _UNKNOWN
     if any(isinstance(value, TieredPrices) for value in vars(calculation.model_price).values()):
         return _TIERED
     model_price = calculation.model_price
@@ -155,14 +172,10 @@ def _lookup(provider: str | None, model: str) -> object:
 
 
 def _genai_price(provider: str | None, model: str, usage: Usage) -> float | None:
-    from genai_prices import calc_price  # noqa: PLC0415 - see _LAZY
-
     cached = usage.cached_input_tokens or 0
     prices_usage = _usage_for_prices(usage.input_tokens or 0, cached, usage.output_tokens or 0)
-    try:
-        return float(calc_price(prices_usage, model, provider_id=provider).total_price)
-    except LookupError:
-        return _genai_price(None, model, usage) if provider is not None else None
+    calculation = _calculation(prices_usage, model, provider)
+    return float(calculation.total_price) if calculation is not None else None
 
 
 _unknown_logged: set[tuple[str, ...]] = set()

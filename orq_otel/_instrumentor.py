@@ -19,7 +19,7 @@ from orq_otel._config import current_settings, load_settings
 from orq_otel._metrics import Instruments
 from orq_otel._openai_types import OpenAITypes
 from orq_otel._package import _instruments
-from orq_otel._patches import PATCHES, wrapper_for
+from orq_otel._patches import PATCHES, live, wrapper_for
 from orq_otel._version import __version__
 
 _SCHEMA_URL = Schemas.V1_30_0.value
@@ -51,13 +51,12 @@ class OrqInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         meter = get_meter(
             __name__, __version__, kwargs.get("meter_provider"), schema_url=_SCHEMA_URL
         )
-        telemetry = Telemetry(tracer, Instruments(meter), settings, OpenAITypes())
+        live.telemetry = Telemetry(tracer, Instruments(meter), settings, OpenAITypes())
         for patch in PATCHES:
-            wrap_function_wrapper(
-                patch.module, f"{patch.owner}.{patch.method}", wrapper_for(telemetry, patch)
-            )
+            wrap_function_wrapper(patch.module, f"{patch.owner}.{patch.method}", wrapper_for(patch))
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        live.telemetry = None  # wrappers still referenced anywhere now pass straight through
         for patch in PATCHES:
             unwrap(f"{patch.module}.{patch.owner}", patch.method)
         current_settings.set(None)

@@ -1,25 +1,63 @@
-"""What the local OpenAI-compatible server (`orq_otel.testing`) answers, endpoint by endpoint.
+"""What the local OpenAI-compatible server (`orq_otel.testing`) answers: Chat Completions,
+Completions and Embeddings (the Responses API is in `_local_responses`).
 
-Deterministic: token counts are word counts, the reply is a fixed sentence, so tests can
-assert exact numbers.
+Deterministic: token counts are word counts and the default reply is a fixed sentence, so
+tests can assert exact numbers. A scripted `MessageReply` replaces the sentence with its
+own text and tool calls.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import struct
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import count
 from typing import Any
 
 REPLY = "Hello from the local model, offline and private."
 EMBEDDING_SIZE = 8
 
 
+@dataclass(frozen=True)
+class ToolCall:
+    """A function call the local model makes: `ToolCall("get_weather", {"city": "Paris"})`."""
+
+    name: str
+    arguments: Mapping[str, Any] | str = field(default_factory=dict)
+    id: str | None = None
+
+    @property
+    def arguments_text(self) -> str:
+        if isinstance(self.arguments, str):
+            return self.arguments
+        return json.dumps(self.arguments)
+
+
+@dataclass(frozen=True)
+class MessageReply:
+    """A scripted reply: the assistant's text, tool calls, or both.
+
+    The server renders it for whichever endpoint is called, as JSON or as a stream.
+    """
+
+    content: str | None = None
+    tool_calls: Sequence[ToolCall] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tool_calls", tuple(self.tool_calls))
+
+    @property
+    def finish_reason(self) -> str:
+        return "tool_calls" if self.tool_calls else "stop"
+
+
+DEFAULT_MESSAGE = MessageReply(REPLY)
+
+
 @dataclass
-class _Usage:
+class Usage:
     input_tokens: int
     output_tokens: int
     cached_tokens: int
@@ -44,14 +82,14 @@ class _Usage:
         }
 
 
-def _words(value: Any) -> int:
+def words_in(value: Any) -> int:
     """A deterministic stand-in for a tokenizer: the number of words in any text inside."""
     if isinstance(value, str):
         return len(value.split())
     if isinstance(value, Mapping):
-        return sum(_words(item) for item in value.values())
+        return sum(words_in(item) for item in value.values())
     if isinstance(value, list):
-        return sum(_words(item) for item in value)
+        return sum(words_in(item) for item in value)
     return 0
 
 
@@ -63,6 +101,7 @@ class Reply:
     response_id: str
     cached_tokens: int
     reasoning_tokens: int
+    message: MessageReply = DEFAULT_MESSAGE
     created: int = field(default_factory=lambda: int(time.time()))
 
     @property
@@ -75,30 +114,51 @@ class Reply:
 
     @property
     def words(self) -> list[str]:
-        return REPLY.split(" ")
+        return (self.message.content or "").split(" ") if self.message.content else []
 
-    def usage(self) -> _Usage:
+    def usage(self) -> Usage:
         messages = self.body.get("messages")
         if isinstance(messages, list):  # count what was said, not the roles
             prompt: Any = [m.get("content") for m in messages if isinstance(m, Mapping)]
         else:
             prompt = self.body.get("prompt", self.body.get("input"))
-        return _Usage(
-            max(_words(prompt), 1), len(self.words), self.cached_tokens, self.reasoning_tokens
+        output = len(self.words) + sum(
+            words_in(call.name) + words_in(call.arguments) for call in self.message.tool_calls
         )
+        return Usage(max(words_in(prompt), 1), output, self.cached_tokens, self.reasoning_tokens)
 
     def wants_stream_usage(self) -> bool:
         options = self.body.get("stream_options")
         return isinstance(options, Mapping) and bool(options.get("include_usage"))
 
+    def call_id(self, index: int, call: ToolCall) -> str:
+        return call.id or f"call_{self.response_id}_{index}"
+
     # --- chat completions --------------------------------------------------------------
+
+    def _chat_message(self) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": self.message.content,
+            "refusal": None,
+        }
+        if self.message.tool_calls:
+            message["tool_calls"] = [
+                {
+                    "id": self.call_id(index, call),
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.arguments_text},
+                }
+                for index, call in enumerate(self.message.tool_calls)
+            ]
+        return message
 
     def chat(self) -> dict[str, Any]:
         choices = [
             {
                 "index": index,
-                "message": {"role": "assistant", "content": REPLY, "refusal": None},
-                "finish_reason": "stop",
+                "message": self._chat_message(),
+                "finish_reason": self.message.finish_reason,
                 "logprobs": None,
             }
             for index in range(int(self.body.get("n") or 1))
@@ -112,16 +172,19 @@ class Reply:
             "usage": self.usage().chat(),
         }
 
+    def _chat_deltas(self) -> Iterator[tuple[dict[str, Any], str | None]]:
+        yield {"role": "assistant", "content": ""}, None
+        for i, word in enumerate(self.words):
+            yield {"content": word if i == 0 else " " + word}, None
+        for index, call in enumerate(self.message.tool_calls):
+            function = {"name": call.name, "arguments": call.arguments_text}
+            tool_call = {"index": index, "id": self.call_id(index, call), "type": "function"}
+            yield {"tool_calls": [{**tool_call, "function": function}]}, None
+        yield {}, self.message.finish_reason
+
     def chat_chunks(self) -> Iterator[dict[str, Any]]:
         with_usage = self.wants_stream_usage()
-        deltas: list[tuple[dict[str, Any], str | None]] = [
-            ({"role": "assistant", "content": ""}, None)
-        ]
-        deltas += [
-            ({"content": word if i == 0 else " " + word}, None) for i, word in enumerate(self.words)
-        ]
-        deltas.append(({}, "stop"))
-        for delta, finish_reason in deltas:
+        for delta, finish_reason in self._chat_deltas():
             chunk: dict[str, Any] = {
                 "id": self.response_id,
                 "object": "chat.completion.chunk",
@@ -153,7 +216,14 @@ class Reply:
             "object": "text_completion",
             "created": self.created,
             "model": self.response_model,
-            "choices": [{"index": 0, "text": REPLY, "finish_reason": "stop", "logprobs": None}],
+            "choices": [
+                {
+                    "index": 0,
+                    "text": self.message.content or "",
+                    "finish_reason": "stop",
+                    "logprobs": None,
+                }
+            ],
             "usage": self.usage().chat(),
         }
 
@@ -204,66 +274,4 @@ class Reply:
             "data": data,
             "model": self.response_model,
             "usage": {"prompt_tokens": usage.input_tokens, "total_tokens": usage.input_tokens},
-        }
-
-    # --- responses ---------------------------------------------------------------------
-
-    def response(self, status: str = "completed") -> dict[str, Any]:
-        done = status == "completed"
-        message = {
-            "type": "message",
-            "id": f"msg_{self.response_id}",
-            "status": "completed",
-            "role": "assistant",
-            "content": [{"type": "output_text", "text": REPLY, "annotations": []}],
-        }
-        return {
-            "id": self.response_id,
-            "object": "response",
-            "created_at": self.created,
-            "status": status,
-            "model": self.response_model,
-            "output": [message] if done else [],
-            "parallel_tool_calls": True,
-            "tool_choice": "auto",
-            "tools": [],
-            "usage": self.usage().responses() if done else None,
-        }
-
-    def response_events(self) -> Iterator[dict[str, Any]]:
-        sequence = count()
-        yield {
-            "type": "response.created",
-            "sequence_number": next(sequence),
-            "response": self.response("in_progress"),
-        }
-        message = self.response()["output"][0]
-        yield {
-            "type": "response.output_item.added",
-            "sequence_number": next(sequence),
-            "output_index": 0,
-            "item": {**message, "status": "in_progress", "content": []},
-        }
-        yield {
-            "type": "response.content_part.added",
-            "sequence_number": next(sequence),
-            "item_id": message["id"],
-            "output_index": 0,
-            "content_index": 0,
-            "part": {"type": "output_text", "text": "", "annotations": []},
-        }
-        for i, word in enumerate(self.words):
-            yield {
-                "type": "response.output_text.delta",
-                "sequence_number": next(sequence),
-                "item_id": f"msg_{self.response_id}",
-                "output_index": 0,
-                "content_index": 0,
-                "delta": word if i == 0 else " " + word,
-                "logprobs": [],
-            }
-        yield {
-            "type": "response.completed",
-            "sequence_number": next(sequence),
-            "response": self.response(),
         }

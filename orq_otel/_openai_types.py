@@ -35,7 +35,7 @@ class OpenAITypes:
             return AsyncRawResponseProxy(result, call)
         if isinstance(result, self._api_response):
             return RawResponseProxy(result, call)
-        if isinstance(result, self._legacy) and call.send_kwargs.get("stream") is True:
+        if isinstance(result, self._legacy) and call.streamed:
             return RawResponseProxy(result, call)
         return None
 

@@ -1,27 +1,24 @@
-"""The openai methods we wrap, and the wrapper for each (sync or async)."""
+"""The one place we wrap: the openai client's `request()`, sync and async.
+
+Every openai call passes through it, whether made by a resource method, a method bound
+before `instrument()`, a `with_raw_response` view, `client.post(...)` or a framework.
+The wrappers look up the live instrumentation on every call and pass straight through
+when there is none, so `uninstrument()` and a new `instrument()` reach every caller at
+once, even one that kept a reference to a wrapped method.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context
-from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
-    GenAiOperationNameValues,
-)
 
-from orq_otel._call import Endpoint, Telemetry
-from orq_otel._stream_observers import (
-    CompletionChunkObserver,
-    ResponseEventObserver,
-    StreamObserver,
-)
+from orq_otel._request import with_options
 
-_CHAT = Endpoint(GenAiOperationNameValues.CHAT.value, True, CompletionChunkObserver)
-_TEXT = Endpoint(GenAiOperationNameValues.TEXT_COMPLETION.value, True, CompletionChunkObserver)
-_EMBEDDINGS = Endpoint(GenAiOperationNameValues.EMBEDDINGS.value, False, StreamObserver)
-_RESPONSES = Endpoint(GenAiOperationNameValues.CHAT.value, False, ResponseEventObserver)
+if TYPE_CHECKING:
+    from orq_otel._call import Telemetry
 
 
 @dataclass(frozen=True)
@@ -29,73 +26,80 @@ class Patch:
     module: str
     owner: str  # class name in `module`
     method: str
-    endpoint: Endpoint
     is_async: bool
 
 
-def _both(module: str, sync_owner: str, method: str, endpoint: Endpoint) -> tuple[Patch, Patch]:
-    return (
-        Patch(module, sync_owner, method, endpoint, False),
-        Patch(module, "Async" + sync_owner, method, endpoint, True),
-    )
-
-
-PATCHES: tuple[Patch, ...] = (
-    *_both("openai.resources.chat.completions.completions", "Completions", "create", _CHAT),
-    *_both("openai.resources.chat.completions.completions", "Completions", "parse", _CHAT),
-    *_both("openai.resources.completions", "Completions", "create", _TEXT),
-    *_both("openai.resources.embeddings", "Embeddings", "create", _EMBEDDINGS),
-    *_both("openai.resources.responses.responses", "Responses", "create", _RESPONSES),
+PATCHES = (
+    Patch("openai._base_client", "SyncAPIClient", "request", is_async=False),
+    Patch("openai._base_client", "AsyncAPIClient", "request", is_async=True),
 )
+
+
+class _Live:
+    """The instrumentation in force, or None: set by `instrument()`, cleared by `uninstrument()`."""
+
+    telemetry: Telemetry | None = None
+
+
+live = _Live()
 
 Wrapped = Callable[..., Any]
 
 
-def sync_wrapper(telemetry: Telemetry, endpoint: Endpoint) -> Callable[..., Any]:
-    def wrapper(
-        wrapped: Wrapped, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
+def sync_request(
+    wrapped: Wrapped, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    telemetry = live.telemetry
+    request = telemetry.request(args, kwargs) if telemetry is not None else None
+    if telemetry is None or request is None:
+        return wrapped(*args, **kwargs)
+    given, identity = telemetry.caller_identity(request)
+    if not given:
         identity = telemetry.identity()
-        call = telemetry.start(endpoint, getattr(instance, "_client", None), kwargs, identity)
-        if call is None:
-            return wrapped(*args, **kwargs)
-        token = call.activate()
-        try:
-            result = wrapped(*args, **call.send_kwargs)
-        except BaseException as error:
-            call.fail(error)
-            raise
-        finally:
-            context.detach(token)
-        return call.finish(result)
+    call = telemetry.start(request, instance, identity)
+    if call is None:
+        return wrapped(*args, **kwargs)
+    if call.send_options is not request.options:
+        args, kwargs = with_options(args, kwargs, call.send_options)
+    token = call.activate()
+    try:
+        result = wrapped(*args, **kwargs)
+    except BaseException as error:
+        call.fail(error)
+        raise
+    finally:
+        context.detach(token)
+    return call.finish(result)
 
-    return wrapper
 
-
-def async_wrapper(telemetry: Telemetry, endpoint: Endpoint) -> Callable[..., Awaitable[Any]]:
-    async def wrapper(
-        wrapped: Callable[..., Awaitable[Any]],
-        instance: Any,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-    ) -> Any:
+async def async_request(
+    wrapped: Callable[..., Awaitable[Any]],
+    instance: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    telemetry = live.telemetry
+    request = telemetry.request(args, kwargs) if telemetry is not None else None
+    if telemetry is None or request is None:
+        return await wrapped(*args, **kwargs)
+    given, identity = telemetry.caller_identity(request)
+    if not given:
         identity = await telemetry.identity_async()
-        call = telemetry.start(endpoint, getattr(instance, "_client", None), kwargs, identity)
-        if call is None:
-            return await wrapped(*args, **kwargs)
-        token = call.activate()
-        try:
-            result = await wrapped(*args, **call.send_kwargs)
-        except BaseException as error:
-            call.fail(error)
-            raise
-        finally:
-            context.detach(token)
-        return call.finish(result)
+    call = telemetry.start(request, instance, identity)
+    if call is None:
+        return await wrapped(*args, **kwargs)
+    if call.send_options is not request.options:
+        args, kwargs = with_options(args, kwargs, call.send_options)
+    token = call.activate()
+    try:
+        result = await wrapped(*args, **kwargs)
+    except BaseException as error:
+        call.fail(error)
+        raise
+    finally:
+        context.detach(token)
+    return call.finish(result)
 
-    return wrapper
 
-
-def wrapper_for(telemetry: Telemetry, patch: Patch) -> Callable[..., Any]:
-    factory = async_wrapper if patch.is_async else sync_wrapper
-    return factory(telemetry, patch.endpoint)
+def wrapper_for(patch: Patch) -> Callable[..., Any]:
+    return async_request if patch.is_async else sync_request

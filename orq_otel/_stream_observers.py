@@ -38,21 +38,28 @@ class CompletionChunkObserver(StreamObserver):
         self._finish_reasons: dict[int, str] = {}
 
     def observe(self, chunk: Any) -> bool:
-        if not self._attributes:
-            self._attributes = response_attributes(chunk)
-            self._attributes.pop(gen_ai.GEN_AI_RESPONSE_FINISH_REASONS, None)
+        attributes = self._attributes
+        # Each from the first chunk that has it: Azure's first chunk has an empty id and
+        # model (it carries only the prompt filter results).
+        if gen_ai.GEN_AI_RESPONSE_ID not in attributes and chunk.id:
+            attributes[gen_ai.GEN_AI_RESPONSE_ID] = chunk.id
+        if gen_ai.GEN_AI_RESPONSE_MODEL not in attributes and chunk.model:
+            attributes[gen_ai.GEN_AI_RESPONSE_MODEL] = chunk.model
         choices = chunk.choices
         for choice in choices:
             if choice.finish_reason:
                 self._finish_reasons[choice.index] = choice.finish_reason
         usage = chunk.usage
-        if usage is not None:
-            self.usage = usage_of(usage)
-            return not (self.hides_usage and not choices)
-        if self.hides_usage:
-            # The server says "usage": null on every chunk once usage is asked for; without
-            # us it would not have, so the chunk must not show it as explicitly set either.
-            chunk.__pydantic_fields_set__.discard("usage")
+        if usage is None:
+            return True
+        self.usage = usage_of(usage)
+        if not self.hides_usage:
+            return True
+        if not choices:
+            return False  # the usage-only chunk that exists only because we asked for it
+        # Some servers put the usage we asked for on the last content chunk instead: the
+        # caller gets the chunk, without the field it did not ask for.
+        chunk.usage = None
         return True
 
     def attributes(self) -> dict[str, AttributeValue]:

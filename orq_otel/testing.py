@@ -14,6 +14,19 @@ any base path), as JSON or as server-sent events when ``stream`` is true. Like O
 stream carries usage only when ``stream_options.include_usage`` asks for it. A model named
 ``error-<status>`` answers with that HTTP status and an OpenAI-style error body.
 
+Replies can be scripted, for tool-calling flows and for replaying recorded responses:
+
+```python
+server.script(
+    MessageReply(tool_calls=[ToolCall("get_weather", {"city": "Paris"})]),
+    MessageReply('{"city": "Paris", "celsius": 21}'),
+    RawReply(recorded_bytes, content_type="text/event-stream"),
+)
+```
+
+Each of the next requests takes the next scripted reply, in order; then the default
+reply comes back.
+
 It also acts as a plain HTTP forward proxy, so a client whose base URL names another host
 (``http://api.orq.ai/v3/router``) can talk to it: see `LocalOpenAIServer.client`. Nothing
 leaves the machine.
@@ -24,20 +37,22 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import count
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from orq_otel._local_replies import Reply
+from orq_otel._local_replies import DEFAULT_MESSAGE, MessageReply, Reply, ToolCall
+from orq_otel._local_responses import response, response_events
 
 if TYPE_CHECKING:
     import openai
 
-__all__ = ["LocalOpenAIServer", "RecordedRequest"]
+__all__ = ["LocalOpenAIServer", "MessageReply", "RawReply", "RecordedRequest", "ToolCall"]
 
 
 @dataclass(frozen=True)
@@ -55,17 +70,52 @@ class RecordedRequest:
         return json.loads(self.body) if self.body else None
 
 
-_ROUTES = {
-    "/chat/completions": ("chatcmpl", "chat", "chat_chunks"),
-    "/completions": ("cmpl", "completion", "completion_chunks"),
-    "/embeddings": ("emb", "embeddings", None),
-    "/responses": ("resp", "response", "response_events"),
+@dataclass(frozen=True)
+class RawReply:
+    """A scripted reply sent exactly as given: for replaying recorded responses byte for byte.
+
+    ``RawReply.event_stream([chunk, ...])`` builds a server-sent event body from JSON chunks.
+    """
+
+    body: bytes | str
+    status: int = 200
+    content_type: str = "application/json"
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def event_stream(cls, events: Iterable[Mapping[str, Any] | str], done: bool = True) -> RawReply:
+        """``data: <event>`` lines (JSON for mappings), then ``data: [DONE]`` if `done`."""
+        lines = [
+            f"data: {event if isinstance(event, str) else json.dumps(event)}\n\n"
+            for event in events
+        ]
+        if done:
+            lines.append("data: [DONE]\n\n")
+        return cls("".join(lines), content_type="text/event-stream")
+
+    @property
+    def data(self) -> bytes:
+        return self.body.encode() if isinstance(self.body, str) else self.body
+
+
+ScriptedReply = MessageReply | RawReply
+
+
+# path suffix -> (id prefix, JSON reply, event stream or None)
+_ROUTES: dict[str, tuple[str, Callable[[Reply], Any], Callable[[Reply], Any] | None]] = {
+    "/chat/completions": ("chatcmpl", Reply.chat, Reply.chat_chunks),
+    "/completions": ("cmpl", Reply.completion, Reply.completion_chunks),
+    "/embeddings": ("emb", Reply.embeddings, None),
+    "/responses": ("resp", response, response_events),
 }
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: with Nagle's algorithm on, the body waits
+    # for the client's delayed ACK, about 40 ms per reply.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: tests and demos print what matters themselves."""
@@ -90,12 +140,26 @@ class _Handler(BaseHTTPRequestHandler):
         if model.startswith("error-") and model[6:].isdigit():
             self._send_json(int(model[6:]), _error(f"simulated {model[6:]}", "server_error"))
             return
-        prefix, json_method, stream_method = route
-        reply = self.server.reply_for(payload, prefix)
-        if payload.get("stream") is True and stream_method is not None:
-            self._send_events(getattr(reply, stream_method)(), with_event_names=prefix == "resp")
+        prefix, as_json, as_events = route
+        scripted = self.server.next_scripted()
+        if isinstance(scripted, RawReply):
+            self._send_raw(scripted)
+            return
+        reply = self.server.reply_for(payload, prefix, scripted or DEFAULT_MESSAGE)
+        if payload.get("stream") is True and as_events is not None:
+            self._send_events(as_events(reply), with_event_names=prefix == "resp")
         else:
-            self._send_json(200, getattr(reply, json_method)())
+            self._send_json(200, as_json(reply))
+
+    def _send_raw(self, reply: RawReply) -> None:
+        data = reply.data
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
 
     def _send_json(self, status: int, payload: Mapping[str, Any]) -> None:
         data = json.dumps(payload).encode()
@@ -134,6 +198,7 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], cached_tokens: int, reasoning_tokens: int) -> None:
         super().__init__(address, _Handler)
         self.requests: list[RecordedRequest] = []
+        self.scripted: deque[ScriptedReply] = deque()
         self._lock = threading.Lock()
         self._ids = count(1)
         self._cached_tokens = cached_tokens
@@ -148,10 +213,15 @@ class _Server(ThreadingHTTPServer):
         with self._lock:
             self.requests.append(request)
 
-    def reply_for(self, body: dict[str, Any], prefix: str) -> Reply:
+    def next_scripted(self) -> ScriptedReply | None:
+        with self._lock:
+            return self.scripted.popleft() if self.scripted else None
+
+    def reply_for(self, body: dict[str, Any], prefix: str, message: MessageReply) -> Reply:
         with self._lock:
             number = next(self._ids)
-        return Reply(body, f"{prefix}-local-{number}", self._cached_tokens, self._reasoning_tokens)
+        response_id = f"{prefix}-local-{number}"
+        return Reply(body, response_id, self._cached_tokens, self._reasoning_tokens, message)
 
 
 class LocalOpenAIServer:
@@ -186,8 +256,19 @@ class LocalOpenAIServer:
             return list(self._server.requests)
 
     def clear(self) -> None:
+        """Forget the requests received and any scripted replies not used yet."""
         with self._server._lock:
             self._server.requests.clear()
+            self._server.scripted.clear()
+
+    def script(self, *replies: ScriptedReply) -> None:
+        """Answer the next requests with these replies, in order (after any already queued).
+
+        A `MessageReply` is rendered for the endpoint called, as JSON or as a stream; a
+        `RawReply` is sent exactly as given.
+        """
+        with self._server._lock:
+            self._server.scripted.extend(replies)
 
     def start(self) -> LocalOpenAIServer:
         if self._thread is None:

@@ -155,3 +155,12 @@ def test_a_failing_price_lookup_never_leaves_a_span_open(
     assert len(spans) == 2  # both ended, without a cost
     assert all("orq.cost.usd" not in (span.attributes or {}) for span in spans)
     assert len([r for r in caplog.records if "orq_otel failed" in r.getMessage()]) == 1
+
+
+@pytest.mark.parametrize("client", ["orq_client", "plain_client"])
+def test_bare_openai_embedding_names_are_priced_on_every_host(
+    telemetry: Telemetry, request: pytest.FixtureRequest, client: str
+) -> None:
+    CALLS["embeddings"](request.getfixturevalue(client))
+    expected = genai_price("text-embedding-3-small", Usage(input_tokens=INPUT))
+    assert (telemetry.only_span().attributes or {})["orq.cost.usd"] == pytest.approx(expected)

@@ -12,13 +12,21 @@ from conftest import CALLS, ORQ_BASE_URL, STREAMING_CALLS, Telemetry
 from opentelemetry.trace import StatusCode
 
 from orq_otel import use_identity
-from orq_otel.testing import LocalOpenAIServer
+from orq_otel.testing import LocalOpenAIServer, RawReply
 
 
 def without_ids(chunks: list[Any]) -> str:
-    """Chunks as the caller can observe them (explicitly-set fields included), except for
-    what differs between any two calls: the local server's response numbers and clock."""
-    text = repr([chunk.model_dump(exclude_unset=True) for chunk in chunks])
+    """Chunks as the caller can observe them: every value, and which fields the server set
+    (what `to_dict()` shows), except for what differs between any two calls (the local
+    server's response numbers and clock) and a null `usage` key, which OpenAI-style servers
+    send on every chunk once usage is asked for, as orq-otel asks on orq hosts."""
+    observed = []
+    for chunk in chunks:
+        set_fields = chunk.model_dump(exclude_unset=True)
+        if "usage" in set_fields and set_fields["usage"] is None:
+            del set_fields["usage"]
+        observed.append((chunk.model_dump(), set_fields))
+    text = repr(observed)
     text = re.sub(r"(chatcmpl|cmpl|resp)-local-\d+", "ID", text)
     return re.sub(r"'(created|created_at)': \d+", "'created': 0", text)
 
@@ -261,3 +269,88 @@ def test_responses_stream_cut_short_reports_no_finish_reason(
     attributes = dict(telemetry.only_span().attributes or {})
     assert "gen_ai.response.finish_reasons" not in attributes
     assert attributes["gen_ai.response.id"].startswith("resp-local-")  # type: ignore[union-attr]
+
+
+# --- streams as real servers shape them (recorded, replayed byte for byte) -------------
+
+
+def chunk(index: int, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> Any:
+    return {
+        "id": "chatcmpl-recorded",
+        "object": "chat.completion.chunk",
+        "created": 1_700_000_000,
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        **extra,
+    }
+
+
+RECORDED_USAGE = {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11}
+AZURE_FILTER_CHUNK = {
+    "choices": [],
+    "created": 0,
+    "id": "",
+    "model": "",
+    "object": "",
+    "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {}}],
+}
+
+
+def test_azure_stream_takes_id_and_model_from_the_first_chunk_that_has_them(
+    telemetry: Telemetry, server: LocalOpenAIServer, plain_client: openai.OpenAI
+) -> None:
+    server.script(
+        RawReply.event_stream(
+            [AZURE_FILTER_CHUNK, chunk(0, {"content": "Hi"}), chunk(1, {}, "stop")]
+        )
+    )
+    chunks = list(CALLS["chat"](plain_client, stream=True))
+    assert chunks[0].id == ""  # the caller still gets Azure's filter chunk
+    attributes = dict(telemetry.only_span().attributes or {})
+    assert attributes["gen_ai.response.id"] == "chatcmpl-recorded"
+    assert attributes["gen_ai.response.model"] == "gpt-4o-mini-2024-07-18"
+    (point,) = telemetry.points("gen_ai.client.operation.duration")
+    assert dict(point.attributes or {})["gen_ai.response.model"] == "gpt-4o-mini-2024-07-18"
+
+
+def replay(server: LocalOpenAIServer, client: openai.OpenAI, events: list[Any]) -> list[Any]:
+    server.script(RawReply.event_stream(events))
+    return [item.to_dict() for item in CALLS["chat"](client, stream=True)]
+
+
+def test_orq_stream_from_a_server_sending_null_usage_on_every_chunk_is_unchanged(
+    telemetry: Telemetry, server: LocalOpenAIServer, orq_client: openai.OpenAI
+) -> None:
+    content = [chunk(0, {"content": "Hi"}, usage=None), chunk(1, {}, "stop", usage=None)]
+    with telemetry.paused():
+        expected = replay(server, orq_client, content)
+    usage_chunk = {**chunk(2, {}), "choices": [], "usage": RECORDED_USAGE}
+    received = replay(server, orq_client, [*content, usage_chunk])  # it was asked for usage
+    assert received == expected
+    assert all("usage" in item for item in received)
+    assert (telemetry.only_span().attributes or {})["gen_ai.usage.input_tokens"] == 9
+
+
+def test_orq_stream_with_usage_on_the_last_content_chunk_hides_only_that_field(
+    telemetry: Telemetry, server: LocalOpenAIServer, orq_client: openai.OpenAI
+) -> None:
+    first = chunk(0, {"content": "Hi"}, usage=None)
+    with telemetry.paused():
+        expected = replay(server, orq_client, [first, chunk(1, {}, "stop", usage=None)])
+    last_with_usage = chunk(1, {}, "stop", usage=RECORDED_USAGE)
+    received = replay(server, orq_client, [first, last_with_usage])
+    assert received == expected
+    attributes = dict(telemetry.only_span().attributes or {})
+    assert attributes["gen_ai.usage.output_tokens"] == 2
+
+
+def test_usage_on_the_last_content_chunk_reaches_a_caller_who_asked_for_it(
+    telemetry: Telemetry, server: LocalOpenAIServer, orq_client: openai.OpenAI
+) -> None:
+    events = [chunk(0, {"content": "Hi"}, usage=None), chunk(1, {}, "stop", usage=RECORDED_USAGE)]
+    server.script(RawReply.event_stream(events))
+    options = {"include_usage": True}
+    chunks = list(CALLS["chat"](orq_client, stream=True, stream_options=options))
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens == 2
+    assert (telemetry.only_span().attributes or {})["gen_ai.usage.output_tokens"] == 2
