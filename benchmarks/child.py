@@ -2,8 +2,8 @@
 
     python benchmarks/child.py CONFIG [--calls N] [--repeats K]
 
-CONFIG is one of: none, sdk, floor, floor-in-context, orq, openai-v2, openinference,
-openllmetry. "floor" times the SDK's work for one call alone; "floor-in-context" does
+CONFIG is one of: none, sdk, floor, floor-in-context, orq, openai-v2, genai-openai,
+openinference, openllmetry. "floor" times the SDK's work for one call alone; "floor-in-context" does
 that same work after each real openai call, where it runs with cold CPU caches.
 The real openai client sends into an in-process httpx2.MockTransport (no network), so
 only client-side work is timed. Every configuration exports through the same SDK setup
@@ -36,6 +36,7 @@ CONTENT_OFF = {
     "OPENINFERENCE_HIDE_EMBEDDINGS_TEXT": "true",
     "OPENINFERENCE_HIDE_EMBEDDINGS_VECTORS": "true",
     "TRACELOOP_TRACE_CONTENT": "false",
+    "OTEL_INSTRUMENTATION_GENAI_EMIT_EVENT": "false",  # genai-openai: no log events
 }
 _ids = itertools.count()
 
@@ -185,6 +186,10 @@ def instrument(config: str, tracer_provider: Any, meter_provider: Any) -> None:
         from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
 
         OpenAIInstrumentor().instrument(**providers)
+    elif config == "genai-openai":
+        from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor as GenAI
+
+        GenAI().instrument(**providers)
     elif config == "openinference":
         from openinference.instrumentation.openai import OpenAIInstrumentor as OpenInference
 

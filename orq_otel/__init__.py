@@ -1,12 +1,36 @@
-"""orq-otel: OpenTelemetry instrumentation that makes every LLM call carry who it was for."""
+"""orq-otel: OpenTelemetry instrumentation that makes every LLM call carry who it was for.
 
-from orq_otel._context import get_identity, set_identity, use_identity
-from orq_otel._edge import DropIncomingIdentity
-from orq_otel._identity import Identity
-from orq_otel._instrumentor import OrqInstrumentor
-from orq_otel._setup import SetupHandle, setup
-from orq_otel._span_processor import IdentitySpanProcessor
+Public names are loaded on first use, so that ``opentelemetry-instrument`` (which needs only
+`OrqInstrumentor`) and ``import orq_otel`` stay cheap at process start.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from orq_otel._version import __version__
+
+if TYPE_CHECKING:
+    from orq_otel._context import get_identity, set_identity, use_identity
+    from orq_otel._edge import DropIncomingIdentity
+    from orq_otel._identity import Identity
+    from orq_otel._instrumentor import OrqInstrumentor
+    from orq_otel._setup import SetupHandle, setup
+    from orq_otel._span_processor import IdentitySpanProcessor
+
+# Public name -> the private module that defines it.
+_EXPORTS = {
+    "DropIncomingIdentity": "orq_otel._edge",
+    "Identity": "orq_otel._identity",
+    "IdentitySpanProcessor": "orq_otel._span_processor",
+    "OrqInstrumentor": "orq_otel._instrumentor",
+    "SetupHandle": "orq_otel._setup",
+    "get_identity": "orq_otel._context",
+    "set_identity": "orq_otel._context",
+    "setup": "orq_otel._setup",
+    "use_identity": "orq_otel._context",
+}
 
 __all__ = [
     "DropIncomingIdentity",
@@ -20,3 +44,16 @@ __all__ = [
     "setup",
     "use_identity",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'orq_otel' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups are plain module attributes
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -40,7 +40,7 @@ from orq_otel._injection import asks_for_usage, body_additions, caller_identity
 from orq_otel._log import exception_once
 from orq_otel._metrics import REJECTION_REASON, Instruments
 from orq_otel._openai_types import OpenAITypes
-from orq_otel._request import OutgoingRequest, options_in
+from orq_otel._request import OutgoingRequest
 from orq_otel._resolver import IdentityResolverCache
 from orq_otel._stream_observers import StreamObserver
 
@@ -121,14 +121,13 @@ class Telemetry:
             self.instruments.rejected.add(1, {REJECTION_REASON: rejection.value})
         return identity
 
-    @guarded(lambda self, args, kwargs: None)
-    def request(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> OutgoingRequest | None:
+    @guarded(lambda self, options, stream: None)
+    def request(self, options: Any, stream: bool) -> OutgoingRequest | None:
         """The call a client's `request(...)` is about to make, if it is one we instrument."""
-        options = options_in(args, kwargs)
         endpoint = endpoint_of(options)
         if endpoint is None:
             return None
-        return OutgoingRequest(endpoint, options, kwargs.get("stream") is True)
+        return OutgoingRequest(endpoint, options, stream)
 
     @guarded(lambda self, request: (False, None))
     def caller_identity(self, request: OutgoingRequest) -> tuple[bool, Identity | None]:

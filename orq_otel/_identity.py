@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, JsonValue, TypeAdapter
@@ -19,7 +19,12 @@ MAX_EMAIL_LENGTH = 254
 
 # "Basic format validation" as orq.ai does it: one @, no spaces, a dotted domain.
 _EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
-_HTTP_URL = TypeAdapter(HttpUrl)
+
+
+@lru_cache(maxsize=1)
+def _http_url() -> TypeAdapter[HttpUrl]:
+    # Built on first use, not at import: building a validator costs milliseconds of start-up.
+    return TypeAdapter(HttpUrl)
 
 
 def _check_id(value: str) -> str:
@@ -43,7 +48,7 @@ def _check_logo_url(value: str) -> str:
     # Validate with pydantic's URL type but keep the caller's exact text: HttpUrl would
     # normalise it (e.g. add a trailing slash) and the identity must travel unchanged.
     try:
-        _HTTP_URL.validate_python(value)
+        _http_url().validate_python(value)
     except ValueError:
         raise ValueError("logo_url must be an absolute http:// or https:// URL") from None
     return value
@@ -76,7 +81,8 @@ class Identity(BaseModel):
     ``ValueError``) whose message names the field and the limit.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+    # defer_build: the validator is built on the first identity, not when orq_otel is imported.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, defer_build=True)
 
     id: IdentityId
     display_name: str | None = None

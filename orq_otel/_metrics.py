@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from opentelemetry.metrics import Meter
 from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
@@ -15,7 +16,8 @@ from opentelemetry.semconv._incubating.metrics.gen_ai_metrics import (
 )
 from opentelemetry.util.types import AttributeValue
 
-from orq_otel._attributes import Usage
+if TYPE_CHECKING:  # a type only: importing orq_otel's call machinery at start-up costs time
+    from orq_otel._attributes import Usage
 
 # Bucket boundaries the GenAI semantic conventions recommend for these two histograms.
 TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304,

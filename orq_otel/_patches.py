@@ -9,20 +9,19 @@ once, even one that kept a reference to a wrapped method.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from opentelemetry import context
 
-from orq_otel._request import with_options
+from orq_otel._log import exception_once
 
 if TYPE_CHECKING:
     from orq_otel._call import Telemetry
 
 
-@dataclass(frozen=True)
-class Patch:
+class Patch(NamedTuple):
     module: str
     owner: str  # class name in `module`
     method: str
@@ -36,12 +35,55 @@ PATCHES = (
 
 
 class _Live:
-    """The instrumentation in force, or None: set by `instrument()`, cleared by `uninstrument()`."""
+    """The instrumentation in force, if any.
 
-    telemetry: Telemetry | None = None
+    `instrument()` arms it with a builder; the per-call machinery is imported and built on
+    the first call, so that start-up (which auto-instrumentation adds to every process)
+    pays only for the wrapping.
+    """
+
+    def __init__(self) -> None:
+        self.telemetry: Telemetry | None = None
+        self._build: Callable[[], Telemetry] | None = None
+        self._lock = threading.Lock()
+
+    def arm(self, build: Callable[[], Telemetry]) -> None:
+        with self._lock:
+            self._build, self.telemetry = build, None
+
+    def disarm(self) -> None:
+        with self._lock:
+            self._build, self.telemetry = None, None
+
+    def get(self) -> Telemetry | None:
+        telemetry = self.telemetry
+        if telemetry is not None or self._build is None:
+            return telemetry
+        with self._lock:
+            if self.telemetry is None and self._build is not None:
+                try:
+                    self.telemetry = self._build()
+                except Exception:  # noqa: BLE001 - the boundary where our failures stop
+                    exception_once("internal:build", "orq_otel failed to start; calls go on")
+                    self._build = None
+            return self.telemetry
 
 
 live = _Live()
+
+
+# `request(cast_to, options, *, stream=False, stream_cls=None)`, in every openai >= 1.92.
+def _options_in(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return args[1] if len(args) > 1 else kwargs.get("options")
+
+
+def _with_options(
+    args: tuple[Any, ...], kwargs: dict[str, Any], options: Any
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    if len(args) > 1:
+        return (args[0], options, *args[2:]), kwargs
+    return args, {**kwargs, "options": options}
+
 
 Wrapped = Callable[..., Any]
 
@@ -49,9 +91,11 @@ Wrapped = Callable[..., Any]
 def sync_request(
     wrapped: Wrapped, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
-    telemetry = live.telemetry
-    request = telemetry.request(args, kwargs) if telemetry is not None else None
-    if telemetry is None or request is None:
+    telemetry = live.get()
+    if telemetry is None:
+        return wrapped(*args, **kwargs)
+    request = telemetry.request(_options_in(args, kwargs), kwargs.get("stream") is True)
+    if request is None:
         return wrapped(*args, **kwargs)
     given, identity = telemetry.caller_identity(request)
     if not given:
@@ -60,7 +104,7 @@ def sync_request(
     if call is None:
         return wrapped(*args, **kwargs)
     if call.send_options is not request.options:
-        args, kwargs = with_options(args, kwargs, call.send_options)
+        args, kwargs = _with_options(args, kwargs, call.send_options)
     token = call.activate()
     try:
         result = wrapped(*args, **kwargs)
@@ -78,9 +122,11 @@ async def async_request(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> Any:
-    telemetry = live.telemetry
-    request = telemetry.request(args, kwargs) if telemetry is not None else None
-    if telemetry is None or request is None:
+    telemetry = live.get()
+    if telemetry is None:
+        return await wrapped(*args, **kwargs)
+    request = telemetry.request(_options_in(args, kwargs), kwargs.get("stream") is True)
+    if request is None:
         return await wrapped(*args, **kwargs)
     given, identity = telemetry.caller_identity(request)
     if not given:
@@ -89,7 +135,7 @@ async def async_request(
     if call is None:
         return await wrapped(*args, **kwargs)
     if call.send_options is not request.options:
-        args, kwargs = with_options(args, kwargs, call.send_options)
+        args, kwargs = _with_options(args, kwargs, call.send_options)
     token = call.activate()
     try:
         result = await wrapped(*args, **kwargs)

@@ -56,17 +56,3 @@ class OutgoingRequest:
         if headers:
             options.headers = {**self.headers, **headers}
         return options
-
-
-def options_in(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
-    """The options argument of `request(cast_to, options, *, stream, stream_cls)`."""
-    return args[1] if len(args) > 1 else kwargs.get("options")
-
-
-def with_options(
-    args: tuple[Any, ...], kwargs: dict[str, Any], options: Any
-) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """The `request()` arguments with other options, wherever the caller passed them."""
-    if len(args) > 1:
-        return (args[0], options, *args[2:]), kwargs
-    return args, {**kwargs, "options": options}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import openai
@@ -94,3 +96,39 @@ def test_invalid_environment_value_names_the_variable(monkeypatch: pytest.Monkey
 def test_unknown_propagate_field_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="nickname"):
         OrqInstrumentor().instrument(propagate_fields=["id", "nickname"])
+
+
+def test_start_up_loads_only_the_wrapping() -> None:
+    # Auto-instrumentation runs at every process start: the per-call machinery, the SDK and
+    # the price data wait for the first call (benchmarks/startup.py times it).
+    code = (
+        "import sys, openai, orq_otel\n"
+        "orq_otel.OrqInstrumentor().instrument()\n"
+        "print(' '.join(sorted(sys.modules)))\n"
+    )
+    loaded = set(
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+        ).stdout.split()
+    )
+    assert "orq_otel._patches" in loaded
+    late = {"orq_otel._call", "orq_otel._identity", "opentelemetry.sdk", "genai_prices"}
+    assert late.isdisjoint(loaded)
+
+
+def test_a_failure_to_start_is_logged_once_and_calls_go_on(
+    telemetry: Telemetry,
+    plain_client: openai.OpenAI,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(*args: object) -> None:
+        raise ImportError("a broken install")
+
+    monkeypatch.setattr("orq_otel._instrumentor._telemetry", broken)
+    telemetry.instrument()
+    with caplog.at_level(logging.ERROR, logger="orq_otel"):
+        results = [CALLS["chat"](plain_client) for _ in range(2)]
+    assert all(result.choices for result in results)
+    assert telemetry.spans() == []
+    assert len([r for r in caplog.records if "failed to start" in r.getMessage()]) == 1
