@@ -1,144 +1,141 @@
-"""The identity's wire format in W3C baggage, for services in any language.
+"""Groups of our entries in W3C baggage: written within every SDK's limits, read as
+untrusted input, signed and verified as a whole.
 
-Entries (values shown before the propagator's percent-encoding):
-
-- ``orq.identity.id``: the id as plain text. Enough on its own for a downstream service.
-- ``orq.identity.<field>`` for each other propagated field: the field's value as compact
-  JSON (a string, an array of strings or an object). JSON keeps leading and trailing
-  spaces, which the W3C propagator would otherwise trim, and nests metadata naturally.
-- Without ``orq.identity.id``, a plain ``enduser.id`` entry is taken as the id.
-
-Baggage from other services is untrusted: every entry is bounded, parsed and validated on
-its own; a bad entry is dropped with one warning per kind and never raises.
+A group is every entry under one prefix (``orq.identity.``, ``orq.thread.``). Values are
+wire format v2 (`_wire`). Writing replaces the group's entries and drops whole optional
+entries, largest first, until the baggage fits the strictest SDK's limits. Reading never
+raises: a bad entry is dropped with one warning per kind.
 """
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Iterable
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote_plus
 
 from opentelemetry import baggage
 from opentelemetry.context import Context
-from opentelemetry.semconv._incubating.attributes.enduser_attributes import ENDUSER_ID
-from pydantic import ValidationError
 
-from orq_otel._config import IDENTITY_FIELDS, Settings
-from orq_otel._identity import Identity
+from orq_otel._config import Settings
+from orq_otel._egress import install as install_egress_guard
 from orq_otel._log import warn_once
-from orq_otel._signing import SIGNATURE_KEY, Rejection, sign, verify
+from orq_otel._signing import Rejection, sign, verify
+from orq_otel._wire import encode_json, is_unreserved, wire_size
 
 # The clock signatures are made and checked with (Unix seconds); tests replace it.
 wall_clock = time.time
 
-KEY_PREFIX = "orq.identity."
-ID_KEY = KEY_PREFIX + "id"
-# The convention of the OpenTelemetry demo and other instrumentations: read, never written.
-ENDUSER_ID_KEY = ENDUSER_ID
-
-# The limits the Python W3C propagator enforces (W3CBaggagePropagator._MAX_*): an entry
-# beyond them is dropped by the propagator without telling us which field it was.
+# Limits of the strictest SDKs: Python's propagator drops an entry over 4096 bytes and a
+# header over 8192; Java and Go keep at most 64 entries.
 MAX_HEADER_BYTES = 8192
 MAX_ENTRY_BYTES = 4096
-MAX_ENTRIES = 180
+MAX_ENTRIES = 64
+# "<prefix>sig=v1.<expiry, up to 12 digits>.<43 base64url characters>"
+_SIGNATURE_VALUE_SIZE = len("v1.") + 12 + 1 + 43
 
-_OPTIONAL_FIELDS = tuple(name for name in IDENTITY_FIELDS if name != "id")
-_FIELD_KEYS = {name: KEY_PREFIX + name for name in IDENTITY_FIELDS}
-_DECODE_CACHE_SIZE = 4096
-# "orq.identity.sig=v1.<10-digit expiry>.<43 base64url characters>"
-_SIGNATURE_WIRE_SIZE = len(SIGNATURE_KEY) + 1 + len("v1.") + 10 + 1 + 43
+
+@dataclass(frozen=True)
+class Group:
+    """One group of our baggage entries."""
+
+    prefix: str  # "orq.identity."
+    what: str  # "identity", for warnings
+
+    @property
+    def id_key(self) -> str:
+        return self.prefix + "id"
+
+    @property
+    def encoded_id_key(self) -> str:  # an id that is not plain unreserved text
+        return self.prefix + "id.b64"
+
+    @property
+    def signature_key(self) -> str:
+        return self.prefix + "sig"
+
+    def key(self, field: str) -> str:
+        return self.prefix + field
 
 
 # --- writing -------------------------------------------------------------------------
 
 
-def _encode_value(field: str, value: Any) -> str:
-    if field == "id":
-        return str(value)
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+def id_entry(group: Group, value: str) -> tuple[str, str]:
+    """The id as plain text when it is made of unreserved characters, else encoded."""
+    if is_unreserved(value):
+        return group.id_key, value
+    return group.encoded_id_key, encode_json(value)
 
 
-def _wire_size(key: str, value: str) -> int | None:
-    """Bytes the propagator will write for one entry, or None if it cannot encode it."""
+def _other_size(key: str, value: object) -> int:
+    """Bytes Python's propagator writes for an entry that is not ours."""
     try:
-        return len(quote_plus(key)) + 1 + len(quote_plus(value))
-    except UnicodeEncodeError:  # lone surrogates: not representable in UTF-8
-        return None
+        return len(quote_plus(key)) + 1 + len(quote_plus(str(value)))
+    except UnicodeEncodeError:  # the propagator fails on it too; nothing for us to fit
+        return 0
 
 
-def _header_size(sizes: Iterable[int]) -> int:
-    sizes = list(sizes)
-    return sum(sizes) + max(len(sizes) - 1, 0)
+def fit_entries(group: Group, entries: dict[str, str], other_sizes: list[int]) -> dict[str, str]:
+    """Drop whole optional entries, largest first, until all baggage fits the limits.
 
-
-def encode_identity(identity: Identity, propagate_fields: Iterable[str]) -> dict[str, str]:
-    """The baggage entries for an identity: id plain, other set fields as JSON."""
-    payload = identity.payload
-    return {
-        _FIELD_KEYS[field]: _encode_value(field, payload[field])
-        for field in propagate_fields
-        if field in payload
-    }
-
-
-def fit_entries(entries: dict[str, str], other_sizes: list[int]) -> dict[str, str]:
-    """Drop whole optional entries, largest first, until all baggage fits W3C limits.
-
-    `other_sizes` are the wire sizes of the baggage entries that are not ours. The id is
-    never dropped: an identity without its id is no identity.
+    `other_sizes` are the sizes of the entries that are not this group's. The id is never
+    dropped: a group without its id is nothing.
     """
-    sizes: dict[str, int] = {}
-    for key, value in entries.items():
-        size = _wire_size(key, value)
-        if size is None and key != ID_KEY:
-            warn_once(f"unencodable:{key}", "%s is not valid unicode; left out of baggage", key)
-            continue
-        sizes[key] = size or 0
-    for key in [k for k, size in sizes.items() if size > MAX_ENTRY_BYTES and k != ID_KEY]:
-        _drop(sizes, key, f"is larger than the {MAX_ENTRY_BYTES} bytes W3C allows an entry")
+    ids = {group.id_key, group.encoded_id_key}
+    sizes = {key: wire_size(key, value) for key, value in entries.items()}
+    for key in [k for k, size in sizes.items() if size > MAX_ENTRY_BYTES and k not in ids]:
+        _drop(group, sizes, key, f"is larger than the {MAX_ENTRY_BYTES} bytes an entry may have")
 
     def too_big() -> bool:
-        count = len(other_sizes) + len(sizes)
-        return (
-            count > MAX_ENTRIES or _header_size([*other_sizes, *sizes.values()]) > MAX_HEADER_BYTES
-        )
+        all_sizes = [*other_sizes, *sizes.values()]
+        header = sum(all_sizes) + max(len(all_sizes) - 1, 0)
+        return len(all_sizes) > MAX_ENTRIES or header > MAX_HEADER_BYTES
 
     while too_big() and len(sizes) > 1:
-        largest = max((key for key in sizes if key != ID_KEY), key=sizes.__getitem__)
-        _drop(sizes, largest, f"does not fit in the {MAX_HEADER_BYTES} bytes of W3C baggage")
+        largest = max((key for key in sizes if key not in ids), key=sizes.__getitem__)
+        _drop(group, sizes, largest, f"does not fit in {MAX_HEADER_BYTES} bytes of baggage")
     if too_big():
-        warn_once("baggage-full", "baggage is full even with only %s; it may be lost", ID_KEY)
+        message = "baggage is full even with only the %s id; it may be lost"
+        warn_once(f"baggage-full:{group.prefix}", message, group.what)
     return {key: entries[key] for key in sizes}
 
 
-def _drop(sizes: dict[str, int], key: str, reason: str) -> None:
-    warn_once(f"dropped:{key}", "identity baggage entry %s %s; left out (id kept)", key, reason)
+def _drop(group: Group, sizes: dict[str, int], key: str, reason: str) -> None:
+    warn_once(
+        f"dropped:{key}", "%s baggage entry %s %s; left out (id kept)", group.what, key, reason
+    )
     del sizes[key]
 
 
-def write_identity(identity: Identity, settings: Settings, context: Context) -> Context:
-    """Replace any identity entries in the context's baggage with this identity's.
+def write_group(
+    group: Group,
+    entries: dict[str, str],
+    settings: Settings,
+    context: Context,
+    also_remove: tuple[str, ...] = (),
+) -> Context:
+    """Replace the group's entries (and `also_remove`) in the context's baggage.
 
-    With `identity_secret` set, the entries are signed (`orq.identity.sig`).
+    With `identity_secret` set, the entries are signed (``<prefix>sig``). From now on
+    they leave the process only toward `propagate_to` hosts (`_egress`).
     """
+    install_egress_guard()
     current = baggage.get_all(context)
-    for key in current:
-        if key.startswith(KEY_PREFIX):
-            context = baggage.remove_baggage(key, context)
-    other_sizes = [
-        _wire_size(key, str(value)) or 0
-        for key, value in current.items()
-        if not key.startswith(KEY_PREFIX)
-    ]
-    if settings.identity_secret:
-        other_sizes.append(_SIGNATURE_WIRE_SIZE)  # room for the signature entry
-    entries = fit_entries(encode_identity(identity, settings.propagate_fields), other_sizes)
+    ours = [key for key in current if key.startswith(group.prefix) or key in also_remove]
+    for key in ours:
+        context = baggage.remove_baggage(key, context)
+    other_sizes = [_other_size(key, value) for key, value in current.items() if key not in ours]
+    if settings.identity_secret:  # room for the signature entry
+        other_sizes.append(wire_size(group.signature_key, "x" * _SIGNATURE_VALUE_SIZE))
+    entries = fit_entries(group, entries, other_sizes)
     if settings.identity_secret:
         expiry = int(wall_clock() + settings.identity_signature_ttl)
-        entries[SIGNATURE_KEY] = sign(entries, settings.identity_secret[0], expiry)
+        entries[group.signature_key] = sign(
+            entries, settings.identity_secret[0], expiry, group.signature_key
+        )
     for key, value in entries.items():
         context = baggage.set_baggage(key, value, context)
     return context
@@ -147,118 +144,45 @@ def write_identity(identity: Identity, settings: Settings, context: Context) -> 
 # --- reading -------------------------------------------------------------------------
 
 
-def read_identity(
-    context: Context | None, settings: Settings
-) -> tuple[Identity | None, Rejection | None]:
-    """The identity another service put in baggage, or why it was not trusted.
+def group_entries(group: Group, context: Context | None) -> dict[str, Any]:
+    """Every baggage entry under the group's prefix (values as the propagator left them)."""
+    return {k: v for k, v in baggage.get_all(context).items() if k.startswith(group.prefix)}
 
-    (None, None) when there is no identity in baggage. Never raises.
-    """
-    raw_id = baggage.get_baggage(ID_KEY, context)
-    from_enduser = raw_id is None
-    if from_enduser:
-        raw_id = baggage.get_baggage(ENDUSER_ID_KEY, context)
-        if raw_id is None:
-            return None, None
-    raw_fields = tuple(baggage.get_baggage(_FIELD_KEYS[name], context) for name in _OPTIONAL_FIELDS)
-    raw_signature = baggage.get_baggage(SIGNATURE_KEY, context)
-    texts = (raw_id, *raw_fields, raw_signature)
-    if not all(value is None or isinstance(value, str) for value in texts):
-        warn_once("baggage-not-text", "identity baggage holds a non-text value; ignored")
-        return None, None
-    identity, expiry, rejection = _decode(
-        raw_id,  # all checked to be text just above
-        from_enduser,
-        raw_fields,
-        raw_signature,
-        settings.identity_secret,
-    )
-    if rejection is None and expiry is not None and _expired(expiry, settings):
-        rejection = Rejection.EXPIRED
+
+@lru_cache(maxsize=4096)
+def _verified(
+    items: tuple[tuple[str, str], ...], secrets: tuple[str, ...], signature_key: str
+) -> tuple[int | None, Rejection | None]:
+    return verify(dict(items), secrets, signature_key)
+
+
+def trusted(
+    group: Group, entries: Mapping[str, str], settings: Settings
+) -> tuple[bool, Rejection | None]:
+    """(trusted, why not): unsigned groups are trusted unless `identity_secret` is set."""
+    if not settings.identity_secret:
+        return True, None
+    items = tuple(sorted(entries.items()))
+    expiry, rejection = _verified(items, settings.identity_secret, group.signature_key)
+    if rejection is None and expiry is not None:
+        now = wall_clock()
+        if now > expiry + settings.identity_clock_skew:
+            rejection = Rejection.EXPIRED
+        elif expiry > now + settings.identity_signature_ttl + settings.identity_clock_skew:
+            warn_once(
+                f"sig-too-long:{group.prefix}",
+                "%s in baggage is signed for longer than identity_signature_ttl; ignored",
+                group.what,
+            )
+            rejection = Rejection.BAD_SIGNATURE
     if rejection is not None:
-        warn_once(f"rejected:{rejection.value}", _REJECTION_WARNINGS[rejection])
-        return None, rejection
-    return identity, None
+        warn_once(f"rejected:{group.prefix}{rejection.value}", _WARNINGS[rejection], group.what)
+        return False, rejection
+    return True, None
 
 
-def _expired(expiry: int, settings: Settings) -> bool:
-    return wall_clock() > expiry + settings.identity_clock_skew
-
-
-_REJECTION_WARNINGS = {
-    Rejection.MISSING: "identity in baggage is not signed; ignored (identity_secret is set)",
-    Rejection.BAD_SIGNATURE: "identity in baggage has a bad signature (forged, tampered); ignored",
-    Rejection.EXPIRED: "identity in baggage has an expired signature (an old replay?); ignored",
+_WARNINGS = {
+    Rejection.MISSING: "%s in baggage is not signed; ignored (identity_secret is set)",
+    Rejection.BAD_SIGNATURE: "%s in baggage has a bad signature (forged, tampered); ignored",
+    Rejection.EXPIRED: "%s in baggage has an expired signature (an old replay?); ignored",
 }
-
-
-@lru_cache(maxsize=_DECODE_CACHE_SIZE)
-def _decode(
-    raw_id: str,
-    from_enduser: bool,
-    raw_fields: tuple[str | None, ...],
-    raw_signature: str | None,
-    secrets: tuple[str, ...],
-) -> tuple[Identity | None, int | None, Rejection | None]:
-    """(identity, signature expiry, rejection): cached, since baggage repeats call after call."""
-    expiry = None
-    if secrets:
-        if from_enduser:  # enduser.id cannot carry our signature
-            return None, None, Rejection.MISSING
-        entries = {
-            _FIELD_KEYS[name]: raw
-            for name, raw in zip(_OPTIONAL_FIELDS, raw_fields, strict=True)
-            if raw is not None
-        }
-        entries[ID_KEY] = raw_id
-        if raw_signature is not None:
-            entries[SIGNATURE_KEY] = raw_signature
-        expiry, rejection = verify(entries, secrets)
-        if rejection is not None:
-            return None, None, rejection
-    try:
-        identity = Identity(id=raw_id)
-    except ValidationError as error:
-        warn_once(
-            "baggage-invalid-id", "identity id in baggage is invalid, ignored: %s", _reason(error)
-        )
-        return None, None, None
-    fields: dict[str, Any] = {}
-    for name, raw in zip(_OPTIONAL_FIELDS, raw_fields, strict=True):
-        if raw is not None:
-            value = _decode_field(name, raw)
-            if value is not None:
-                fields[name] = value
-    return (identity.model_copy(update=fields) if fields else identity), expiry, None
-
-
-def _decode_field(name: str, raw: str) -> Any:
-    """One validated field value from its baggage text, or None (with a warning)."""
-    if len(raw) > MAX_ENTRY_BYTES:
-        warn_once(f"baggage-oversized:{name}", "identity %s in baggage is oversized, ignored", name)
-        return None
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        warn_once(f"baggage-malformed:{name}", "identity %s in baggage is not JSON, ignored", name)
-        return None
-    try:
-        validated = Identity.model_validate({"id": "-", name: value})
-    except ValidationError as error:
-        warn_once(
-            f"baggage-invalid:{name}",
-            "identity %s in baggage is invalid, ignored: %s",
-            name,
-            _reason(error),
-        )
-        return None
-    return getattr(validated, name)
-
-
-def _reason(error: ValidationError) -> str:
-    return "; ".join(str(detail["msg"]) for detail in error.errors())
-
-
-def is_identity_key(key: str) -> bool:
-    """Whether a baggage key carries identity (ours, or the enduser.id convention)."""
-    return key.startswith(KEY_PREFIX) or key == ENDUSER_ID_KEY

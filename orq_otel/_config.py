@@ -6,6 +6,7 @@ frozen `Settings`; the per-call path only reads attributes of that object.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -14,6 +15,24 @@ from typing import Any
 IDENTITY_FIELDS = ("id", "display_name", "email", "metadata", "logo_url", "tags")
 DEFAULT_PROPAGATE_FIELDS = ("id", "display_name", "tags", "metadata")
 DEFAULT_INJECT_HOSTS = ("orq.ai",)
+# Where identity and thread baggage may travel: names that only resolve inside a network.
+# "single-label" stands for any host name without a dot ("worker" in Docker Compose).
+DEFAULT_PROPAGATE_TO = (
+    "localhost",
+    "single-label",
+    ".internal",
+    ".local",
+    ".svc",
+    ".cluster.local",
+    "127.0.0.0/8",
+    "::1",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "169.254.0.0/16",
+    "fc00::/7",
+    "fe80::/10",
+)
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
@@ -38,6 +57,7 @@ class Settings:
     identity_resolver_ttl: float = 300.0
     identity_resolver_cache_size: int = 10_000
     identity_resolver_timeout: float = 2.0
+    propagate_to: tuple[str, ...] = DEFAULT_PROPAGATE_TO
     # Model name -> USD per million tokens, or (provider, model, usage) -> USD | None.
     model_prices: Any = None
 
@@ -93,11 +113,35 @@ def _number(name: str, kind: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 
 def _normalise_secrets(value: str | Iterable[str]) -> tuple[str, ...]:
+    """One secret, or a list of them (the first signs): a secret is never split."""
     secrets = _as_tuple("identity_secret", [value] if isinstance(value, str) else value)
-    secrets = tuple(secret for item in secrets for secret in _split_list(item))
     if any(len(secret) < 16 for secret in secrets):
         raise ValueError("identity_secret: each secret must be at least 16 characters")
     return secrets
+
+
+def _is_network(entry: str) -> bool:
+    try:
+        ipaddress.ip_network(entry, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+def _normalise_destinations(value: str | Iterable[str]) -> tuple[str, ...]:
+    """Host patterns; "default" stands for the default list, so that it can be extended."""
+    entries: list[str] = []
+    for given in _as_tuple("propagate_to", value):
+        entry = given.strip().lower().rstrip(".")
+        if entry == "default":
+            entries.extend(DEFAULT_PROPAGATE_TO)
+            continue
+        if not _is_network(entry) and ("/" in entry or not entry or " " in entry):
+            raise ValueError(
+                f"propagate_to: {entry!r} is not a host name, an IP address or a network"
+            )
+        entries.append(entry)
+    return tuple(entries)
 
 
 def _normalise_prices(value: Any) -> Any:
@@ -123,6 +167,7 @@ _NORMALISERS: Mapping[str, Callable[[Any], Any]] = {
     "inject_hosts": _normalise_hosts,
     "propagate_fields": _normalise_fields,
     "identity_secret": _normalise_secrets,
+    "propagate_to": _normalise_destinations,
     "identity_signature_ttl": _number("identity_signature_ttl", float),
     "identity_clock_skew": _number("identity_clock_skew", float),
     "identity_resolver": _normalise_resolver,
@@ -141,6 +186,8 @@ _NORMALISERS: Mapping[str, Callable[[Any], Any]] = {
 
 # A callable cannot come from the environment.
 _NO_ENVIRONMENT = frozenset({"identity_resolver", "model_prices"})
+# Variables that hold a list: comma-separated (so a secret in the environment has no comma).
+_ENVIRONMENT_LISTS = frozenset({"identity_secret"})
 
 
 def _env_name(option: str) -> str:
@@ -162,7 +209,9 @@ def load_settings(
         if name in options and options[name] is not None:
             resolved[name] = _NORMALISERS[name](options[name])
         elif name not in _NO_ENVIRONMENT and _env_name(name) in environ:
-            resolved[name] = _NORMALISERS[name](environ[_env_name(name)])
+            text = environ[_env_name(name)]
+            raw = _split_list(text) if name in _ENVIRONMENT_LISTS else text
+            resolved[name] = _NORMALISERS[name](raw)
     return replace(Settings(), **resolved)
 
 

@@ -8,9 +8,9 @@ from typing import Any
 
 from opentelemetry.context import Context, attach, create_key, detach, get_value, set_value
 
-from orq_otel._baggage import read_identity, write_identity
 from orq_otel._config import current_settings
 from orq_otel._identity import Identity, coerce_identity
+from orq_otel._identity_baggage import read_identity, write_identity
 from orq_otel._log import exception_once
 from orq_otel._signing import Rejection
 

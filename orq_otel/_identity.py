@@ -8,7 +8,9 @@ from collections.abc import Mapping
 from functools import cached_property, lru_cache
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, JsonValue, TypeAdapter
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, TypeAdapter
+
+from orq_otel._values import SendableJson, Text, check_text
 
 # Limits from orq.ai's identity tracking documentation.
 MAX_ID_LENGTH = 255
@@ -28,6 +30,7 @@ def _http_url() -> TypeAdapter[HttpUrl]:
 
 
 def _check_id(value: str) -> str:
+    check_text(value)
     if any(unicodedata.category(char) == "Cc" for char in value):
         raise ValueError("id must not contain control characters")
     # W3C baggage trims values on extraction, so such an id would arrive changed downstream.
@@ -54,7 +57,7 @@ def _check_logo_url(value: str) -> str:
     return value
 
 
-def _check_metadata(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
+def _check_metadata(value: dict[str, Any]) -> dict[str, Any]:
     if len(value) > MAX_METADATA_KEYS:
         raise ValueError(
             f"metadata has {len(value)} top-level keys; at most {MAX_METADATA_KEYS} are allowed "
@@ -66,10 +69,10 @@ def _check_metadata(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
 IdentityId = Annotated[
     str, Field(min_length=1, max_length=MAX_ID_LENGTH), AfterValidator(_check_id)
 ]
-Email = Annotated[str, AfterValidator(_check_email)]
-LogoUrl = Annotated[str, AfterValidator(_check_logo_url)]
-Metadata = Annotated[dict[str, JsonValue], AfterValidator(_check_metadata)]
-Tags = Annotated[list[str], Field(max_length=MAX_TAGS)]
+Email = Annotated[Text, AfterValidator(_check_email)]
+LogoUrl = Annotated[Text, AfterValidator(_check_logo_url)]
+Metadata = Annotated[dict[Text, SendableJson], AfterValidator(_check_metadata)]
+Tags = Annotated[list[Text], Field(max_length=MAX_TAGS)]
 
 
 class Identity(BaseModel):
@@ -85,7 +88,7 @@ class Identity(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False, defer_build=True)
 
     id: IdentityId
-    display_name: str | None = None
+    display_name: Text | None = None
     # Kept out of repr so that logging an identity does not leak the address.
     email: Email | None = Field(default=None, repr=False)
     metadata: Metadata | None = None

@@ -15,6 +15,7 @@ from opentelemetry.trace import Tracer, get_tracer
 from wrapt import wrap_function_wrapper
 
 from orq_otel._config import Settings, current_settings, load_settings
+from orq_otel._egress import install as install_egress_guard
 from orq_otel._metrics import Instruments
 from orq_otel._package import _instruments
 from orq_otel._patches import PATCHES, live, wrapper_for
@@ -53,6 +54,7 @@ class OrqInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         )
         instruments = Instruments(meter)
         live.arm(lambda: _telemetry(tracer, instruments, settings))
+        install_egress_guard()  # identity arriving in baggage must not travel on unchecked
         for patch in PATCHES:
             wrap_function_wrapper(patch.module, f"{patch.owner}.{patch.method}", wrapper_for(patch))
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from opentelemetry import context
 
+from orq_otel._destination import LLM_CALL, destination
 from orq_otel._log import exception_once
 
 if TYPE_CHECKING:
@@ -91,6 +92,17 @@ Wrapped = Callable[..., Any]
 def sync_request(
     wrapped: Wrapped, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
+    # No baggage of ours goes to an LLM host: the orq router gets the identity in the body.
+    mark = destination.set(LLM_CALL)
+    try:
+        return _sync_request(wrapped, instance, args, kwargs)
+    finally:
+        destination.reset(mark)
+
+
+def _sync_request(
+    wrapped: Wrapped, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
     telemetry = live.get()
     if telemetry is None:
         return wrapped(*args, **kwargs)
@@ -117,6 +129,19 @@ def sync_request(
 
 
 async def async_request(
+    wrapped: Callable[..., Awaitable[Any]],
+    instance: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    mark = destination.set(LLM_CALL)  # as in sync_request
+    try:
+        return await _async_request(wrapped, instance, args, kwargs)
+    finally:
+        destination.reset(mark)
+
+
+async def _async_request(
     wrapped: Callable[..., Awaitable[Any]],
     instance: Any,
     args: tuple[Any, ...],

@@ -1,27 +1,32 @@
-"""Signed identity baggage: HMAC-SHA256 over the identity entries and an expiry.
+"""Signed baggage: HMAC-SHA256 over a group of entries and an expiry.
 
-The signature travels as one more baggage entry, ``orq.identity.sig``::
+A group (``orq.identity.*`` or ``orq.thread.*``) is signed by one more entry, its ``sig``::
 
-    v1.<expiry, Unix seconds>.<base64url HMAC-SHA256, unpadded>
+    v1.<expiry>.<HMAC-SHA256, 43 base64url characters, unpadded>
 
-computed over the canonical form of every ``orq.identity.*`` entry (the signature aside),
-as UTF-8 text: one ``key=value`` line per entry, sorted by key, then ``exp=<expiry>``,
-joined by ``\\n``. Values are the entries' text before percent-encoding, so a service in
-any language can sign and verify. No value can hold a newline: ids have no control
-characters and every other value is JSON, which escapes them.
+The expiry is Unix seconds, 1-12 ASCII digits without a leading zero. The HMAC is taken
+over the group's canonical form, as UTF-8: one ``key=value`` line for every entry of the
+group but the signature, sorted by key, then ``exp=<expiry>``, joined by ``\n``. Values
+are as the receiving SDK's propagator delivers them, without W3C properties. No value can
+hold a newline: every value we write is URL-unreserved text or base64url.
+
+Every entry of the group is signed, so an entry added in transit (known or not) breaks
+the signature. The parser accepts exactly one form: anything else is a bad signature.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping, Sequence
 from enum import Enum
 
-SIGNATURE_KEY = "orq.identity.sig"
+from orq_otel._wire import entry_text
+
 _VERSION = "v1"
+_SIGNATURE = re.compile(r"v1\.([1-9][0-9]{0,11})\.([A-Za-z0-9_-]{43})")
 
 
 class Rejection(str, Enum):
@@ -32,8 +37,8 @@ class Rejection(str, Enum):
     EXPIRED = "expired"
 
 
-def canonical_form(entries: Mapping[str, str], expiry: int) -> bytes:
-    lines = [f"{key}={entries[key]}" for key in sorted(entries) if key != SIGNATURE_KEY]
+def canonical_form(entries: Mapping[str, str], expiry: int, signature_key: str) -> bytes:
+    lines = [f"{key}={entry_text(entries[key])}" for key in sorted(entries) if key != signature_key]
     lines.append(f"exp={expiry}")
     return "\n".join(lines).encode()
 
@@ -42,39 +47,43 @@ def _mac(secret: str, message: bytes) -> bytes:
     return hmac.new(secret.encode(), message, hashlib.sha256).digest()
 
 
-def sign(entries: Mapping[str, str], secret: str, expiry: int) -> str:
-    """The `orq.identity.sig` value for these entries, valid until `expiry`."""
-    digest = _mac(secret, canonical_form(entries, expiry))
-    return f"{_VERSION}.{expiry}.{base64.urlsafe_b64encode(digest).rstrip(b'=').decode()}"
+def _base64url(digest: bytes) -> str:
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def sign(entries: Mapping[str, str], secret: str, expiry: int, signature_key: str) -> str:
+    """The signature entry's value for these entries, valid until `expiry`."""
+    digest = _mac(secret, canonical_form(entries, expiry, signature_key))
+    return f"{_VERSION}.{expiry}.{_base64url(digest)}"
 
 
 def parse_signature(value: str) -> tuple[int, bytes] | None:
-    """(expiry, digest) from an `orq.identity.sig` value, or None if malformed."""
-    parts = value.split(".")
-    if len(parts) != 3 or parts[0] != _VERSION or not parts[1].isdigit() or len(parts[1]) > 12:
+    """(expiry, digest) from a signature value in its one canonical form, else None."""
+    match = _SIGNATURE.fullmatch(entry_text(value))
+    if match is None:
         return None
-    try:
-        digest = base64.urlsafe_b64decode(parts[2] + "=" * (-len(parts[2]) % 4))
-    except (binascii.Error, ValueError):
+    encoded = match.group(2)
+    digest = base64.urlsafe_b64decode(encoded + "=")
+    if _base64url(digest) != encoded:  # stray bits in the last character
         return None
-    return (int(parts[1]), digest) if len(digest) == hashlib.sha256().digest_size else None
+    return int(match.group(1)), digest
 
 
 def verify(
-    entries: Mapping[str, str], secrets: Sequence[str]
+    entries: Mapping[str, str], secrets: Sequence[str], signature_key: str
 ) -> tuple[int | None, Rejection | None]:
     """(expiry, None) if any secret signed these entries, else (None, the reason).
 
     Expiry is checked by the caller against its clock: this result is cacheable.
     """
-    value = entries.get(SIGNATURE_KEY)
+    value = entries.get(signature_key)
     if value is None:
         return None, Rejection.MISSING
     parsed = parse_signature(value)
     if parsed is None:
         return None, Rejection.BAD_SIGNATURE
     expiry, digest = parsed
-    message = canonical_form(entries, expiry)
+    message = canonical_form(entries, expiry, signature_key)
     if any(hmac.compare_digest(_mac(secret, message), digest) for secret in secrets):
         return expiry, None
     return None, Rejection.BAD_SIGNATURE

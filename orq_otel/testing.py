@@ -120,21 +120,31 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: tests and demos print what matters themselves."""
 
-    def do_POST(self) -> None:
+    def _record(self) -> tuple[str, bytes]:
+        """Record the request; its path and body."""
         target = urlsplit(self.path)  # absolute when the server is used as a proxy
         host = target.hostname or self.headers.get("Host", "").split(":")[0]
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
-        recorded = RecordedRequest("POST", host, target.path, dict(self.headers.items()), body)
-        self.server.record(recorded)
-        route = next((r for suffix, r in _ROUTES.items() if target.path.endswith(suffix)), None)
+        headers = dict(self.headers.items())
+        self.server.record(RecordedRequest(self.command, host, target.path, headers, body))
+        return target.path, body
+
+    def do_GET(self) -> None:
+        """Recorded like any request (tests of outgoing headers use it); nothing is served."""
+        path, _ = self._record()
+        self._send_json(404, _error(f"no route for GET {path}", "not_found"))
+
+    def do_POST(self) -> None:
+        path, body = self._record()
+        route = next((r for suffix, r in _ROUTES.items() if path.endswith(suffix)), None)
         try:
             payload = json.loads(body) if body else {}
         except ValueError:
             self._send_json(400, _error("request body is not JSON", "invalid_request_error"))
             return
         if route is None:
-            self._send_json(404, _error(f"no route for {target.path}", "not_found"))
+            self._send_json(404, _error(f"no route for {path}", "not_found"))
             return
         model = str(payload.get("model", ""))
         if model.startswith("error-") and model[6:].isdigit():

@@ -18,9 +18,10 @@ from opentelemetry.sdk.metrics.export import NumberDataPoint
 from servers import serve_in_thread
 
 from orq_otel import DropIncomingIdentity, Identity, set_identity
-from orq_otel._signing import SIGNATURE_KEY
+from orq_otel._identity_baggage import IDENTITY
 from orq_otel.testing import LocalOpenAIServer
 
+SIGNATURE_KEY = IDENTITY.signature_key
 SECRET = "s3cret-key-number-one-0123456789"
 NEW_SECRET = "s3cret-key-number-two-0123456789"
 ADA = Identity(id="user-ada", display_name="Ada", tags=["pro"], metadata={"plan": "pro"})

@@ -1,0 +1,55 @@
+"""The text of baggage-carrying headers, and the keys each SDK would read from it.
+
+An entry must be removed if *any* SDK would read one of our keys from it: Python's
+propagator percent-decodes with `+` as a space and strips afterwards (so `+orq.identity.id`
+and `%20orq.identity.id` are ``orq.identity.id`` to it); JavaScript trims first and then
+decodes; every SDK cuts W3C properties (`;p=1`) off. We compute every reading and drop
+the entry if one of them is ours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from urllib.parse import unquote, unquote_plus
+
+# Header-name prefixes under which the Jaeger and OT Trace propagators carry baggage,
+# one entry per header (`uberctx-<key>: <value>`).
+ENTRY_HEADER_PREFIXES = ("uberctx-", "ot-baggage-")
+
+KeyTest = Callable[[str], bool]
+
+
+def key_readings(raw: str) -> set[str]:
+    """Every key an SDK could read from the raw (still encoded) key text."""
+    readings = set()
+    for text in (raw, raw.split(";", 1)[0]):
+        for decoded in (text, unquote_plus(text), unquote(text)):
+            readings.add(decoded.strip())
+    return readings
+
+
+def is_ours(raw_key: str, test: KeyTest) -> bool:
+    return any(test(key) for key in key_readings(raw_key))
+
+
+def members_without(values: Iterable[str], test: KeyTest) -> str:
+    """One `baggage` header value from several, without the members whose key is ours.
+
+    Python reads only the first `baggage` header, JavaScript every one: joining them (as
+    RFC 9110 allows for list headers) makes every reader see the same entries.
+    """
+    kept = []
+    for value in values:
+        for member in value.split(","):
+            if member.strip() and not is_ours(member.split("=", 1)[0], test):
+                kept.append(member.strip())
+    return ",".join(kept)
+
+
+def is_entry_header_ours(name: str, test: KeyTest) -> bool:
+    """Whether a Jaeger / OT Trace baggage header (`uberctx-<key>`) carries one of our keys."""
+    lowered = name.lower()
+    for prefix in ENTRY_HEADER_PREFIXES:
+        if lowered.startswith(prefix):
+            return is_ours(name[len(prefix) :], test) or is_ours(lowered[len(prefix) :], test)
+    return False
