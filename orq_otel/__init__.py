@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from orq_otel._instrumentor import OrqInstrumentor
     from orq_otel._setup import SetupHandle, setup
     from orq_otel._span_processor import IdentitySpanProcessor
+    from orq_otel._thread import get_thread, use_thread
 
 # Public name -> the private module that defines it.
 _EXPORTS = {
@@ -27,9 +28,11 @@ _EXPORTS = {
     "OrqInstrumentor": "orq_otel._instrumentor",
     "SetupHandle": "orq_otel._setup",
     "get_identity": "orq_otel._context",
+    "get_thread": "orq_otel._thread",
     "set_identity": "orq_otel._context",
     "setup": "orq_otel._setup",
     "use_identity": "orq_otel._context",
+    "use_thread": "orq_otel._thread",
 }
 
 __all__ = [
@@ -40,9 +43,11 @@ __all__ = [
     "SetupHandle",
     "__version__",
     "get_identity",
+    "get_thread",
     "set_identity",
     "setup",
     "use_identity",
+    "use_thread",
 ]
 
 

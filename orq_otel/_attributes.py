@@ -10,7 +10,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
 from opentelemetry.semconv._incubating.attributes.enduser_attributes import ENDUSER_ID
@@ -19,7 +19,12 @@ from opentelemetry.util.types import AttributeValue
 
 from orq_otel._identity import Identity
 
+if TYPE_CHECKING:
+    from orq_otel._thread import Thread
+
 IDENTITY_ID = "orq.identity.id"
+THREAD_ID = "orq.thread.id"
+THREAD_TAGS = "orq.thread.tags"
 IDENTITY_DISPLAY_NAME = "orq.identity.display_name"
 IDENTITY_EMAIL = "orq.identity.email"
 IDENTITY_TAGS = "orq.identity.tags"
@@ -224,3 +229,14 @@ class IdentityAttributes:
             if len(self._cache) > self._size:
                 self._cache.popitem(last=False)
         return attributes
+
+
+def thread_attributes(thread: Thread) -> dict[str, AttributeValue]:
+    """The conversation, as the semantic conventions name it and as orq does."""
+    attributes: dict[str, AttributeValue] = {
+        gen_ai.GEN_AI_CONVERSATION_ID: thread.id,
+        THREAD_ID: thread.id,
+    }
+    if thread.tags:
+        attributes[THREAD_TAGS] = tuple(thread.tags)
+    return attributes

@@ -23,7 +23,7 @@ from orq_otel._config import Settings
 from orq_otel._egress import install as install_egress_guard
 from orq_otel._log import warn_once
 from orq_otel._signing import Rejection, sign, verify
-from orq_otel._wire import encode_json, is_unreserved, wire_size
+from orq_otel._wire import decode_json, encode_json, is_unreserved, wire_size, without_properties
 
 # The clock signatures are made and checked with (Unix seconds); tests replace it.
 wall_clock = time.time
@@ -142,6 +142,24 @@ def write_group(
 
 
 # --- reading -------------------------------------------------------------------------
+
+
+def read_id(group: Group, entries: Mapping[str, str]) -> str | None:
+    """The group's id: the plain entry, else the decoded one, else None.
+
+    `ValueError` when the encoded id is malformed, or when both are there and differ: a
+    header that names two ids names none.
+    """
+    plain, encoded = entries.get(group.id_key), entries.get(group.encoded_id_key)
+    decoded = decode_json(encoded) if encoded is not None else None
+    if encoded is not None and not isinstance(decoded, str):
+        raise ValueError("the encoded id is not a JSON string")
+    if plain is None:
+        return decoded
+    plain = without_properties(plain)
+    if decoded is not None and decoded != plain:
+        raise ValueError("two different ids")
+    return plain
 
 
 def group_entries(group: Group, context: Context | None) -> dict[str, Any]:

@@ -11,37 +11,22 @@ from collections.abc import Callable, Mapping
 from contextvars import Token
 from functools import wraps
 from timeit import default_timer
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry import context, trace
 from opentelemetry.context import Context
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
 from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
-from opentelemetry.semconv.attributes.server_attributes import SERVER_ADDRESS, SERVER_PORT
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import Span, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from orq_otel._attributes import (
-    IDENTITY_ID,
-    IdentityAttributes,
     Usage,
-    request_attributes,
     response_attributes,
     usage_attributes,
     usage_of,
 )
-from orq_otel._config import Settings
-from orq_otel._context import identity_in_effect
-from orq_otel._cost import CostCalculator
-from orq_otel._endpoints import endpoint_of
-from orq_otel._hosts import RouteCache
-from orq_otel._identity import Identity
-from orq_otel._injection import asks_for_usage, body_additions, caller_identity
 from orq_otel._log import exception_once
-from orq_otel._metrics import REJECTION_REASON, Instruments
-from orq_otel._openai_types import OpenAITypes
-from orq_otel._request import OutgoingRequest
-from orq_otel._resolver import IdentityResolverCache
 from orq_otel._stream_observers import StreamObserver
 
 _R = TypeVar("_R")
@@ -72,116 +57,8 @@ def guarded(fallback: Callable[..., Any]) -> Callable[[Callable[..., _R]], Calla
     return decorate
 
 
-class Telemetry:
-    """What `instrument()` sets up once and every call shares."""
-
-    def __init__(
-        self, tracer: Tracer, instruments: Instruments, settings: Settings, types: OpenAITypes
-    ) -> None:
-        self.tracer = tracer
-        self.instruments = instruments
-        self.settings = settings
-        self.types = types
-        self.routes = RouteCache(settings.inject_hosts)
-        self.costs = CostCalculator(settings.model_prices)
-        self.identity_attributes = IdentityAttributes(settings.record_email)
-        self.resolver = (
-            IdentityResolverCache(
-                settings.identity_resolver,
-                settings.identity_resolver_ttl,
-                settings.identity_resolver_cache_size,
-                settings.identity_resolver_timeout,
-            )
-            if settings.identity_resolver is not None
-            else None
-        )
-
-    @guarded(lambda self: None)
-    def identity(self) -> Identity | None:
-        """The identity for a call: trusted, and completed by the resolver if there is one."""
-        identity = self._trusted_identity()
-        if identity is None or self.resolver is None:
-            return identity
-        return self.resolver.complete(identity)
-
-    async def identity_async(self) -> Identity | None:
-        """`identity()` for async clients, whose resolver may be a coroutine function."""
-        try:
-            identity = self._trusted_identity()
-            if identity is None or self.resolver is None:
-                return identity
-            return await self.resolver.complete_async(identity)
-        except Exception:  # noqa: BLE001 - the boundary where our failures stop
-            exception_once("internal:identity_async", "orq_otel failed to find the identity")
-            return None
-
-    def _trusted_identity(self) -> Identity | None:
-        identity, rejection = identity_in_effect()
-        if rejection is not None:
-            self.instruments.rejected.add(1, {REJECTION_REASON: rejection.value})
-        return identity
-
-    @guarded(lambda self, options, stream: None)
-    def request(self, options: Any, stream: bool) -> OutgoingRequest | None:
-        """The call a client's `request(...)` is about to make, if it is one we instrument."""
-        endpoint = endpoint_of(options)
-        if endpoint is None:
-            return None
-        return OutgoingRequest(endpoint, options, stream)
-
-    @guarded(lambda self, request: (False, None))
-    def caller_identity(self, request: OutgoingRequest) -> tuple[bool, Identity | None]:
-        """Whether the caller's body names the identity itself (it wins), and it if valid."""
-        return caller_identity(request)
-
-    @guarded(lambda self, request, client, identity: None)
-    def start(
-        self, request: OutgoingRequest, client: object, identity: Identity | None
-    ) -> Call | None:
-        """Open the span and prepare the request; None if we cannot (the call goes on)."""
-        endpoint = request.endpoint
-        body = request.body
-        route = self.routes.route(client)
-        send_options = request.options
-        hides_usage = False
-        if route.injects:
-            hides_usage = (
-                endpoint.stream_options
-                and request.stream
-                and not asks_for_usage(body)
-                and not request.reads_raw_body
-            )
-            additions = body_additions(request, identity, ask_for_usage=hides_usage)
-            if additions:
-                send_options = request.with_additions(additions, {})
-        common: dict[str, AttributeValue] = {
-            gen_ai.GEN_AI_OPERATION_NAME: endpoint.operation,
-            gen_ai.GEN_AI_PROVIDER_NAME: route.provider,
-        }
-        if route.address is not None:
-            common[SERVER_ADDRESS] = route.address
-        if route.port is not None:
-            common[SERVER_PORT] = route.port
-        model = body.get("model")
-        if isinstance(model, str):
-            common[gen_ai.GEN_AI_REQUEST_MODEL] = model
-        span_attributes = {**common, **request_attributes(body)}
-        metric_attributes = common
-        if identity is not None:
-            span_attributes.update(self.identity_attributes.of(identity))
-            if self.settings.metric_identity:
-                metric_attributes = {**common, IDENTITY_ID: identity.id}
-        name = f"{endpoint.operation} {model}" if isinstance(model, str) else endpoint.operation
-        span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=span_attributes)
-        return Call(
-            self,
-            span,
-            send_options,
-            metric_attributes,
-            observer_type=endpoint.observer,
-            hides_usage=hides_usage,
-            streamed=request.stream,
-        )
+if TYPE_CHECKING:
+    from orq_otel._telemetry import Telemetry
 
 
 class Call:
@@ -197,11 +74,13 @@ class Call:
         observer_type: type[StreamObserver],
         hides_usage: bool,
         streamed: bool,
+        links_router_trace: bool = False,
     ) -> None:
         self.telemetry = telemetry
         self.span = span
         self.send_options = send_options  # the request options openai is given
         self.streamed = streamed
+        self.links_router_trace = links_router_trace  # see _router_trace
         self._metric_attributes = metric_attributes
         self._observer_type = observer_type
         self._hides_usage = hides_usage

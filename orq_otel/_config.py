@@ -58,6 +58,8 @@ class Settings:
     identity_resolver_cache_size: int = 10_000
     identity_resolver_timeout: float = 2.0
     propagate_to: tuple[str, ...] = DEFAULT_PROPAGATE_TO
+    # None: decided by setup() (on when it exports to orq.ai), otherwise off.
+    link_router_trace: bool | None = None
     # Model name -> USD per million tokens, or (provider, model, usage) -> USD | None.
     model_prices: Any = None
 
@@ -180,6 +182,9 @@ _NORMALISERS: Mapping[str, Callable[[Any], Any]] = {
     ),
     "metric_identity": lambda value: (
         value if isinstance(value, bool) else _parse_bool("metric_identity", str(value))
+    ),
+    "link_router_trace": lambda value: (
+        value if isinstance(value, bool) else _parse_bool("link_router_trace", str(value))
     ),
 }
 

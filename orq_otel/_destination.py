@@ -10,13 +10,16 @@ from contextvars import ContextVar, Token
 
 # An openai call: our baggage entries go to no host this way (the router gets the body).
 LLM_CALL = "\x00openai"
+# An openai call to an orq host that links the router's trace under ours (`_router_trace`).
+LLM_CALL_LINKED = "\x00openai-orq-linked"
+LLM_CALLS = (LLM_CALL, LLM_CALL_LINKED)
 
 destination: ContextVar[str | None] = ContextVar("orq_otel.destination", default=None)
 
 
 def toward(host: str) -> Token[str | None] | None:
     """Note the host a request goes to; an enclosing openai call keeps its mark."""
-    if destination.get() == LLM_CALL:
+    if destination.get() in LLM_CALLS:
         return None
     return destination.set(host)
 

@@ -28,7 +28,7 @@ from opentelemetry import baggage
 from opentelemetry.context import Context
 
 from orq_otel._config import current_settings
-from orq_otel._destination import LLM_CALL, back, destination, toward
+from orq_otel._destination import LLM_CALLS, back, destination, toward
 from orq_otel._header import is_entry_header_ours, members_without
 from orq_otel._keys import is_guarded_key
 from orq_otel._log import exception_once
@@ -92,7 +92,7 @@ def policy() -> Destinations:
 
 
 def _blocked(host: str | None) -> bool:
-    return host == LLM_CALL or (host is not None and not policy().allows(host))
+    return host in LLM_CALLS or (host is not None and not policy().allows(host))
 
 
 def scoped_context(context: Context | None) -> Context | None:

@@ -20,7 +20,7 @@ from opentelemetry import baggage
 from opentelemetry.context import Context
 from pydantic import ValidationError
 
-from orq_otel._baggage import Group, group_entries, id_entry, trusted, write_group
+from orq_otel._baggage import Group, group_entries, id_entry, read_id, trusted, write_group
 from orq_otel._config import IDENTITY_FIELDS, Settings
 from orq_otel._identity import Identity
 from orq_otel._keys import ENDUSER_ID_KEY, IDENTITY_PREFIX
@@ -117,23 +117,14 @@ def _decode(items: tuple[tuple[str, str], ...], enduser: str | None) -> Identity
 
 
 def _identity_id(entries: dict[str, str], enduser: str | None) -> str | None:
-    plain = entries.get(IDENTITY.id_key)
-    encoded = entries.get(IDENTITY.encoded_id_key)
-    decoded = None
-    if encoded is not None:
-        decoded = _decoded(encoded, "id")
-        if not isinstance(decoded, str):
-            warn_once("baggage-malformed:id", "identity id in baggage is malformed, ignored")
-            return None
-    if plain is not None:
-        plain = without_properties(plain)
-        if decoded is not None and decoded != plain:
-            warn_once("baggage-two-ids", "identity baggage holds two different ids; ignored")
-            return None
-        return plain
-    if decoded is not None:
-        return str(decoded)
-    return without_properties(enduser) if enduser is not None else None
+    try:
+        identity_id = read_id(IDENTITY, entries)
+    except ValueError as error:
+        warn_once("baggage-bad-id", "identity id in baggage is unusable (%s); ignored", error)
+        return None
+    if identity_id is None and enduser is not None:
+        return without_properties(enduser)
+    return identity_id
 
 
 def _decoded(raw: str, name: str) -> Any:

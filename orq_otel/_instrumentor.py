@@ -19,10 +19,11 @@ from orq_otel._egress import install as install_egress_guard
 from orq_otel._metrics import Instruments
 from orq_otel._package import _instruments
 from orq_otel._patches import PATCHES, live, wrapper_for
+from orq_otel._router_trace import install as install_router_trace_marking
 from orq_otel._version import __version__
 
 if TYPE_CHECKING:
-    from orq_otel._call import Telemetry
+    from orq_otel._telemetry import Telemetry
 
 _SCHEMA_URL = Schemas.V1_30_0.value
 # Keyword arguments that OpenTelemetry passes to every instrumentor, not options of ours.
@@ -55,6 +56,8 @@ class OrqInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         instruments = Instruments(meter)
         live.arm(lambda: _telemetry(tracer, instruments, settings))
         install_egress_guard()  # identity arriving in baggage must not travel on unchecked
+        if settings.link_router_trace:
+            install_router_trace_marking()
         for patch in PATCHES:
             wrap_function_wrapper(patch.module, f"{patch.owner}.{patch.method}", wrapper_for(patch))
 
@@ -69,7 +72,7 @@ def _telemetry(tracer: Tracer, instruments: Instruments, settings: Settings) -> 
     """What every call shares; built on the first call (see `_patches.live`)."""
     # The per-call machinery (identity, baggage, attributes, prices, streams) is imported
     # here rather than at start-up, which auto-instrumentation adds to every process.
-    from orq_otel._call import Telemetry  # noqa: PLC0415
     from orq_otel._openai_types import OpenAITypes  # noqa: PLC0415
+    from orq_otel._telemetry import Telemetry  # noqa: PLC0415
 
     return Telemetry(tracer, instruments, settings, OpenAITypes())

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from opentelemetry import context
 
-from orq_otel._destination import LLM_CALL, destination
+from orq_otel._destination import LLM_CALL, LLM_CALL_LINKED, destination
 from orq_otel._log import exception_once
 
 if TYPE_CHECKING:
-    from orq_otel._call import Telemetry
+    from orq_otel._telemetry import Telemetry
 
 
 class Patch(NamedTuple):
@@ -109,14 +109,13 @@ def _sync_request(
     request = telemetry.request(_options_in(args, kwargs), kwargs.get("stream") is True)
     if request is None:
         return wrapped(*args, **kwargs)
-    given, identity = telemetry.caller_identity(request)
-    if not given:
-        identity = telemetry.identity()
-    call = telemetry.start(request, instance, identity)
+    call = telemetry.start(request, instance, telemetry.subject(request))
     if call is None:
         return wrapped(*args, **kwargs)
     if call.send_options is not request.options:
         args, kwargs = _with_options(args, kwargs, call.send_options)
+    if call.links_router_trace:
+        destination.set(LLM_CALL_LINKED)  # undone with the openai-call mark
     token = call.activate()
     try:
         result = wrapped(*args, **kwargs)
@@ -153,14 +152,13 @@ async def _async_request(
     request = telemetry.request(_options_in(args, kwargs), kwargs.get("stream") is True)
     if request is None:
         return await wrapped(*args, **kwargs)
-    given, identity = telemetry.caller_identity(request)
-    if not given:
-        identity = await telemetry.identity_async()
-    call = telemetry.start(request, instance, identity)
+    call = telemetry.start(request, instance, await telemetry.subject_async(request))
     if call is None:
         return await wrapped(*args, **kwargs)
     if call.send_options is not request.options:
         args, kwargs = _with_options(args, kwargs, call.send_options)
+    if call.links_router_trace:
+        destination.set(LLM_CALL_LINKED)  # undone with the openai-call mark
     token = call.activate()
     try:
         result = await wrapped(*args, **kwargs)

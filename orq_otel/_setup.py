@@ -80,6 +80,9 @@ def setup(
         env = os.environ if environ is None else environ
         handle = _build(service_name, env)
         instrumentor = OrqInstrumentor()
+        if handle.destination == "orq.ai" and "ORQ_OTEL_LINK_ROUTER_TRACE" not in env:
+            # Spans go to orq.ai: the router's own spans belong under ours, in one trace.
+            instrument_options.setdefault("link_router_trace", True)
         if not instrumentor.is_instrumented_by_opentelemetry:
             instrumentor.instrument(
                 tracer_provider=handle.tracer_provider,

@@ -22,7 +22,8 @@ from typing import Any
 from opentelemetry import context, propagate
 
 import orq_otel
-from orq_otel import OrqInstrumentor, use_identity
+from orq_otel import OrqInstrumentor, use_identity, use_thread
+from orq_otel._injection import IDENTITY_HEADER
 from orq_otel.testing import LocalOpenAIServer
 
 ORQ_ROUTER_URL = "https://api.orq.ai/v3/router"
@@ -77,9 +78,9 @@ def _router(stack: ExitStack) -> Iterator[tuple[Any, LocalOpenAIServer | None, s
 
 
 def gateway(user: Mapping[str, Any]) -> dict[str, str]:
-    """Authenticates the user, sets the identity, and calls the worker with its headers."""
+    """Authenticates the user, starts their conversation, and calls the worker with its headers."""
     headers: dict[str, str] = {}
-    with use_identity(user):
+    with use_identity(user), use_thread(f"conversation-{user['id']}", tags=["demo"]):
         propagate.inject(headers)  # what an instrumented HTTP client does on the hop
     return headers
 
@@ -130,8 +131,10 @@ def main() -> None:
                 print(f"\ngateway -> worker for {user['id']}\n  baggage: {headers['baggage']}")
                 worker(headers, client, model)
                 if server is not None:
-                    received = server.requests[-1].json["orq"]["identity"]
-                    print(f"  router received orq.identity = {received}")
+                    sent = server.requests[-1]
+                    print(f"  router received orq.identity = {sent.identity}")
+                    print(f"  router received orq.thread   = {sent.thread}")
+                    print(f"  and the header X-ORQ-IDENTITY-ID: {sent.header(IDENTITY_HEADER)}")
             totals = _print_spans(list(exporter.get_finished_spans()))
     finally:
         instrumentor.uninstrument()

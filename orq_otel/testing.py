@@ -48,6 +48,14 @@ from urllib.parse import urlsplit
 
 from orq_otel._local_replies import DEFAULT_MESSAGE, MessageReply, Reply, ToolCall
 from orq_otel._local_responses import response, response_events
+from orq_otel._local_router import (
+    attributed_identity,
+    attributed_thread,
+    continues_trace,
+    header_value,
+    is_orq_host,
+    router_error,
+)
 
 if TYPE_CHECKING:
     import openai
@@ -68,6 +76,32 @@ class RecordedRequest:
     @property
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None
+
+    def header(self, name: str) -> str | None:
+        """A header's value, whatever the case of its name; None if it was not sent."""
+        return header_value(self.headers, name)
+
+    @property
+    def identity(self) -> Any:
+        """The identity the orq router attributes this request to: the body's (`orq.identity`,
+        or top-level `identity` on the Responses API), else `X-ORQ-IDENTITY-ID` as ``{"id"}``."""
+        return attributed_identity(self.path, self.headers, self._json_or_none())
+
+    @property
+    def thread(self) -> Any:
+        """The thread in the body (`orq.thread`, or top-level `thread` on Responses), or None."""
+        return attributed_thread(self.path, self._json_or_none())
+
+    @property
+    def continues_trace(self) -> bool:
+        """Whether the router would continue the caller's trace (`traceparent` + `orq=1`)."""
+        return continues_trace(self.headers)
+
+    def _json_or_none(self) -> Any:
+        try:
+            return self.json
+        except ValueError:
+            return None
 
 
 @dataclass(frozen=True)
@@ -120,10 +154,14 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: tests and demos print what matters themselves."""
 
+    def _host(self) -> str:
+        """The host the client addressed: the proxy target, or the Host header."""
+        return urlsplit(self.path).hostname or self.headers.get("Host", "").split(":")[0]
+
     def _record(self) -> tuple[str, bytes]:
         """Record the request; its path and body."""
         target = urlsplit(self.path)  # absolute when the server is used as a proxy
-        host = target.hostname or self.headers.get("Host", "").split(":")[0]
+        host = self._host()
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
         headers = dict(self.headers.items())
@@ -145,6 +183,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if route is None:
             self._send_json(404, _error(f"no route for {path}", "not_found"))
+            return
+        refused = router_error(path, payload) if is_orq_host(self._host()) else None
+        if refused is not None:
+            self._send_json(400, _error(refused, "invalid_request_error"))
             return
         model = str(payload.get("model", ""))
         if model.startswith("error-") and model[6:].isdigit():

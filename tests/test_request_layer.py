@@ -166,7 +166,7 @@ def test_an_invalid_caller_given_identity_is_sent_as_given_and_recorded_nowhere(
             CALLS["chat"](orq_client, extra_body={"orq": {"identity": invalid}})
     assert sent(server)["orq"] == {"identity": invalid}
     assert all("orq.identity.id" not in (span.attributes or {}) for span in telemetry.spans())
-    warnings = [r.getMessage() for r in caplog.records if "orq.identity given" in r.getMessage()]
+    warnings = [r.getMessage() for r in caplog.records if "identity given" in r.getMessage()]
     assert len(warnings) == 1
     assert "tags" in warnings[0]
     assert "at most 10" in warnings[0]

@@ -46,7 +46,7 @@ def test_raw_response_call_is_injected_traced_and_parses(
 ) -> None:
     with use_identity(id="raw-user"):
         response = raw(endpoint)(orq_client)
-    assert server.requests[-1].json["orq"] == {"identity": {"id": "raw-user"}}
+    assert server.requests[-1].identity == {"id": "raw-user"}
     assert response.headers["x-request-id"] == "req_local"
     parsed = response.parse()
     assert parsed is response.parse()
@@ -76,7 +76,7 @@ def test_streaming_response_call_is_injected_and_traced(
     with use_identity(id="streamed-user"), streaming(endpoint)(orq_client) as response:
         assert isinstance(response, openai._response.APIResponse)
         parsed = response.parse()
-    assert server.requests[-1].json["orq"] == {"identity": {"id": "streamed-user"}}
+    assert server.requests[-1].identity == {"id": "streamed-user"}
     attributes = dict(telemetry.only_span().attributes or {})
     assert attributes["orq.identity.id"] == "streamed-user"
     assert attributes["gen_ai.response.model"] == parsed.model

@@ -1,12 +1,14 @@
 """The gateway: authenticates the caller, sets the identity, and calls the worker.
 
-It never talks to the LLM: the identity reaches the worker in the W3C `baggage` header,
-written by the instrumented httpx client, and read by the worker's instrumented server.
+It never talks to the LLM: the identity, and the thread of the conversation, reach the
+worker in the W3C `baggage` header, written by the instrumented httpx client, and read by
+the worker's instrumented server.
 """
 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,7 +22,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import orq_otel
-from orq_otel import use_identity
+from orq_otel import use_identity, use_thread
 
 # A stand-in for your user database: bearer token -> profile.
 PROFILES: Mapping[str, Mapping[str, Any]] = {
@@ -77,9 +79,14 @@ def create_app(worker_url: str, http_client: httpx2.AsyncClient | None = None) -
     client = http_client or httpx2.AsyncClient(timeout=30)
 
     async def ask(request: Request) -> Response:
-        question = (await request.json()).get("question", "")
-        reply = await client.post(f"{worker_url}/llm", json={"question": question})
-        return JSONResponse(reply.json(), status_code=reply.status_code)
+        payload = await request.json()
+        # One thread per conversation: the client names it, or a new one starts here.
+        conversation = str(payload.get("conversation") or f"conversation-{uuid.uuid4().hex[:12]}")
+        with use_thread(conversation, tags=["gateway"]):
+            reply = await client.post(
+                f"{worker_url}/llm", json={"question": payload.get("question", "")}
+            )
+        return JSONResponse({**reply.json(), "conversation": conversation}, reply.status_code)
 
     app = Starlette(routes=[Route("/ask", ask, methods=["POST"])])
     return OpenTelemetryMiddleware(AuthenticateUser(app))

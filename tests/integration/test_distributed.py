@@ -83,12 +83,15 @@ def services(
             instrumentor.uninstrument()
 
 
-def ask(services: Services, token: str) -> tuple[int, dict[str, object]]:
+def ask(
+    services: Services, token: str, conversation: str | None = None
+) -> tuple[int, dict[str, object]]:
     """A request from outside, by a client without instrumentation (as a browser would be)."""
     services.exporter.clear()
+    question = {"question": "How can I upgrade?", "conversation": conversation}
     request = urllib.request.Request(  # noqa: S310 - a loopback URL of the test's own server
         f"{services.gateway_url}/ask",
-        data=json.dumps({"question": "How can I upgrade?"}).encode(),
+        data=json.dumps(question).encode(),
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
     )
     try:
@@ -143,6 +146,28 @@ def test_every_span_of_the_request_carries_the_identity(services: Services) -> N
     missing = [s.name for s in spans if (s.attributes or {}).get("orq.identity.id") is None]
     assert missing == []
     assert all("orq.identity.email" not in (s.attributes or {}) for s in spans)
+
+
+def test_the_conversation_thread_crosses_the_hop_to_the_router_and_the_llm_span(
+    services: Services, server: LocalOpenAIServer
+) -> None:
+    status, reply = ask(services, "token-alan", conversation="conversation-alan-1")
+    assert status == 200
+    assert reply["conversation"] == "conversation-alan-1"
+    assert server.requests[-1].thread == {"id": "conversation-alan-1", "tags": ["gateway"]}
+    (llm,) = [span for span in services.spans("POST /llm") if span.name.startswith("chat")]
+    attributes = dict(llm.attributes or {})
+    assert attributes["gen_ai.conversation.id"] == "conversation-alan-1"
+    assert attributes["orq.identity.id"] == "user-alan"
+
+
+def test_a_new_conversation_gets_a_thread_of_its_own(
+    services: Services, server: LocalOpenAIServer
+) -> None:
+    first = ask(services, "token-ada")[1]["conversation"]
+    second = ask(services, "token-ada")[1]["conversation"]
+    assert first != second
+    assert server.requests[-1].thread == {"id": second, "tags": ["gateway"]}
 
 
 def test_unknown_token_is_refused_and_no_llm_call_is_made(
