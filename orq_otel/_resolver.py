@@ -5,14 +5,22 @@ id and returning an `Identity`, a mapping or None, typically a database or API l
 Results are cached with a TTL and a bounded size; concurrent misses for one id call the
 resolver once; a resolver that raises or times out leaves the call going with the
 identity it had, with one warning. Fields of the identity in effect win over resolved ones.
+
+A slow resolver holds a call at most `timeout`, and at most once per id per retry window:
+a timeout is cached like a failure (the lookup goes on, and its answer replaces that
+entry when it comes). Lookups in flight are bounded: past the bound a miss goes on
+without one. After `fork()` (gunicorn's `--preload`, Celery's pre-fork pool) the child
+gets a pool of its own: the parent's threads do not exist there.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,9 +32,14 @@ from pydantic import ValidationError
 from orq_otel._identity import Identity
 from orq_otel._log import exception_once, warn_once
 
-# A resolver that failed is asked again after at most this long, not on every call.
+# A resolver that failed (or timed out) is asked again after at most this long.
 FAILURE_TTL = 30.0
+# Lookups started and not finished, across ids: a hanging resolver must not pile them up.
+MAX_IN_FLIGHT = 64
+_POOL_SIZE = 4
 _MERGED_CACHE_SIZE = 1024
+# Caches alive in this process, made new in a forked child (see _after_fork_in_child).
+_caches: weakref.WeakSet[IdentityResolverCache] = weakref.WeakSet()
 
 
 class IdentityResolverCache:
@@ -38,20 +51,28 @@ class IdentityResolverCache:
         ttl: float,
         size: int,
         timeout: float,
+        *,
         clock: Callable[[], float] = time.monotonic,
+        max_in_flight: int = MAX_IN_FLIGHT,
     ) -> None:
         self._resolver = resolver
         self._ttl = ttl
         self._size = size
         self._timeout = timeout
         self._clock = clock
+        self._max_in_flight = max_in_flight
         self._entries: OrderedDict[str, tuple[float, Identity | None]] = OrderedDict()
-        self._in_flight: dict[str, Future[Identity | None]] = {}
-        self._lock = threading.Lock()
-        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="orq-otel-resolver")
         self._merged: OrderedDict[tuple[int, int], tuple[Identity, Identity, Identity]] = (
             OrderedDict()
         )
+        self._start_pool()
+        _caches.add(self)
+
+    def _start_pool(self) -> None:
+        """A lock, an empty flight table and a pool (at start, and anew in a forked child)."""
+        self._lock = threading.Lock()
+        self._in_flight: dict[str, Future[Identity | None]] = {}
+        self._executor = ThreadPoolExecutor(_POOL_SIZE, thread_name_prefix="orq-otel-resolver")
 
     # --- the two ways in -----------------------------------------------------------------
 
@@ -60,10 +81,12 @@ class IdentityResolverCache:
         found, resolved = self._lookup(identity.id)
         if not found:
             future = self._start(identity.id, loop=None)
+            if future is None:
+                return identity
             try:
                 resolved = future.result(timeout=self._timeout)
             except FutureTimeout:
-                self._warn_timeout()
+                self._timed_out(identity.id)
                 return identity
         return self._merge(identity, resolved)
 
@@ -72,13 +95,15 @@ class IdentityResolverCache:
         found, resolved = self._lookup(identity.id)
         if not found:
             future = self._start(identity.id, loop=asyncio.get_running_loop())
+            if future is None:
+                return identity
             try:
                 # shield: a caller that gives up must not cancel the lookup for the others.
                 resolved = await asyncio.wait_for(
                     asyncio.shield(asyncio.wrap_future(future)), self._timeout
                 )
             except asyncio.TimeoutError:
-                self._warn_timeout()
+                self._timed_out(identity.id)
                 return identity
         return self._merge(identity, resolved)
 
@@ -94,23 +119,41 @@ class IdentityResolverCache:
 
     def _store(self, identity_id: str, resolved: Identity | None, ttl: float) -> None:
         with self._lock:
-            self._entries[identity_id] = (self._clock() + ttl, resolved)
-            self._entries.move_to_end(identity_id)
-            while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
+            self._store_locked(identity_id, resolved, ttl)
+
+    def _store_locked(self, identity_id: str, resolved: Identity | None, ttl: float) -> None:
+        self._entries[identity_id] = (self._clock() + ttl, resolved)
+        self._entries.move_to_end(identity_id)
+        while len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+    def _timed_out(self, identity_id: str) -> None:
+        """Cache the timeout like a failure, unless the answer came meanwhile."""
+        with self._lock:
+            if identity_id in self._in_flight:  # still going: its answer will replace this
+                self._store_locked(identity_id, None, min(self._ttl, FAILURE_TTL))
+        self._warn_timeout()
 
     # --- single flight -------------------------------------------------------------------
 
     def _start(
         self, identity_id: str, loop: asyncio.AbstractEventLoop | None
-    ) -> Future[Identity | None]:
-        """The lookup in flight for this id, starting one if there is none."""
+    ) -> Future[Identity | None] | None:
+        """The lookup in flight for this id, starting one if there is none; None when too
+        many are in flight already (the call goes on without)."""
         with self._lock:
             future = self._in_flight.get(identity_id)
             if future is not None:
                 return future
-            future = Future()
-            self._in_flight[identity_id] = future
+            if len(self._in_flight) < self._max_in_flight:
+                future = self._in_flight[identity_id] = Future()
+        if future is None:
+            warn_once(
+                "resolver-saturated",
+                "identity_resolver has %s lookups in flight; calls go on without it",
+                self._max_in_flight,
+            )
+            return None
         if loop is not None and inspect.iscoroutinefunction(self._resolver):
             loop.create_task(self._run_async(identity_id, future))
         else:
@@ -143,9 +186,11 @@ class IdentityResolverCache:
             resolved = None
         else:
             resolved, failed = _as_identity(identity_id, result)
-        self._store(identity_id, resolved, min(self._ttl, FAILURE_TTL) if failed else self._ttl)
         with self._lock:
-            self._in_flight.pop(identity_id, None)
+            ttl = min(self._ttl, FAILURE_TTL) if failed else self._ttl
+            self._store_locked(identity_id, resolved, ttl)
+            if self._in_flight.get(identity_id) is future:
+                del self._in_flight[identity_id]
         future.set_result(resolved)
 
     def _warn_timeout(self) -> None:
@@ -198,3 +243,14 @@ def _as_identity(identity_id: str, result: Any) -> tuple[Identity | None, bool]:
         type(result).__name__,
     )
     return None, True
+
+
+def _after_fork_in_child() -> None:
+    # The parent's pool threads do not exist in the child, and the lookups they ran will
+    # never finish there: each cache starts a new pool and forgets them.
+    for cache in list(_caches):
+        cache._start_pool()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_after_fork_in_child)

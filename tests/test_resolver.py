@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -251,3 +252,86 @@ def test_resolver_is_not_an_environment_option(
     telemetry.instrument()  # no error: the variable is not read
     with pytest.raises(TypeError, match="callable"):
         telemetry.instrument(identity_resolver="mymodule.lookup")
+
+
+# --- a resolver that hangs, and fork ---------------------------------------------------
+
+
+class HangingResolver:
+    """Blocks every lookup until released; counts the lookups started."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.started: list[str] = []
+
+    def __call__(self, identity_id: str) -> dict[str, Any] | None:
+        self.started.append(identity_id)
+        self.release.wait(timeout=30)
+        return PROFILES.get(identity_id)
+
+
+def returns_without_waiting(work: Callable[[], Any]) -> Any:
+    """Run `work` in a thread; it must finish while the resolver is still hanging."""
+    results: list[Any] = []
+    thread = threading.Thread(target=lambda: results.append(work()), daemon=True)
+    thread.start()
+    thread.join(timeout=10)
+    assert not thread.is_alive(), "the call waited for a hanging resolver"
+    return results[0]
+
+
+def test_a_timed_out_lookup_is_cached_like_a_failure_and_filled_in_later() -> None:
+    resolver, clock = HangingResolver(), FakeClock()
+    resolving = cache(resolver, clock, timeout=0.05)
+    assert resolving.complete(Identity(id="user-ada")) == Identity(id="user-ada")  # waited once
+    resolving._timeout = 3600.0  # from now on a wait would hang the test
+    again = returns_without_waiting(lambda: resolving.complete(Identity(id="user-ada")))
+    assert again == Identity(id="user-ada")
+    assert resolver.started == ["user-ada"]  # no second lookup either
+    resolver.release.set()  # the first lookup's answer replaces the cached timeout
+    for _ in range(200):
+        if resolving.complete(Identity(id="user-ada")).display_name:
+            break
+        threading.Event().wait(0.01)
+    assert resolving.complete(Identity(id="user-ada")).display_name == "Ada Lovelace"
+
+
+def test_after_the_retry_window_a_hanging_lookup_is_waited_for_again_not_restarted() -> None:
+    resolver, clock = HangingResolver(), FakeClock()
+    resolving = cache(resolver, clock, timeout=0.05)
+    resolving.complete(Identity(id="user-ada"))
+    clock.now += FAILURE_TTL + 1
+    resolving.complete(Identity(id="user-ada"))  # waits its timeout once more
+    assert resolver.started == ["user-ada"]
+    resolver.release.set()
+
+
+def test_lookups_in_flight_are_bounded() -> None:
+    resolver = HangingResolver()
+    resolving = cache(resolver, timeout=0.01, max_in_flight=3)
+    for number in range(3):
+        resolving.complete(Identity(id=f"user-{number}"))
+    resolving._timeout = 3600.0
+    beyond = returns_without_waiting(lambda: resolving.complete(Identity(id="user-new")))
+    assert beyond == Identity(id="user-new")
+    assert len(resolver.started) == 3
+    resolver.release.set()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() here")
+def test_a_forked_child_resolves_with_a_pool_of_its_own() -> None:
+    resolving = cache(CountingResolver(), timeout=10)
+    resolving.complete(Identity(id="user-alan"))  # the parent's pool has threads now
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: answer through the pipe, then leave at once
+        try:
+            completed = resolving.complete(Identity(id="user-ada"))
+            os.write(write_end, (completed.display_name or "none").encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        answer = pipe.read()
+    os.waitpid(pid, 0)
+    assert answer == "Ada Lovelace"
