@@ -9,8 +9,10 @@ identity it had, with one warning. Fields of the identity in effect win over res
 A slow resolver holds a call at most `timeout`, and at most once per id per retry window:
 a timeout is cached like a failure (the lookup goes on, and its answer replaces that
 entry when it comes). Lookups in flight are bounded: past the bound a miss goes on
-without one. After `fork()` (gunicorn's `--preload`, Celery's pre-fork pool) the child
-gets a pool of its own: the parent's threads do not exist there.
+without one. Each lookup runs in a daemon thread, so a hanging
+resolver never holds up the interpreter's exit; after `fork()` (gunicorn's `--preload`,
+Celery's pre-fork pool) the child forgets the parent's lookups, whose threads do not exist
+there.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
@@ -36,7 +38,6 @@ from orq_otel._log import exception_once, warn_once
 FAILURE_TTL = 30.0
 # Lookups started and not finished, across ids: a hanging resolver must not pile them up.
 MAX_IN_FLIGHT = 64
-_POOL_SIZE = 4
 _MERGED_CACHE_SIZE = 1024
 # Caches alive in this process, made new in a forked child (see _after_fork_in_child).
 _caches: weakref.WeakSet[IdentityResolverCache] = weakref.WeakSet()
@@ -65,14 +66,14 @@ class IdentityResolverCache:
         self._merged: OrderedDict[tuple[int, int], tuple[Identity, Identity, Identity]] = (
             OrderedDict()
         )
-        self._start_pool()
+        self._reset_flights()
         _caches.add(self)
 
-    def _start_pool(self) -> None:
-        """A lock, an empty flight table and a pool (at start, and anew in a forked child)."""
+    def _reset_flights(self) -> None:
+        """A lock and an empty flight table (at start, and anew in a forked child, where
+        the parent's lookups will never finish)."""
         self._lock = threading.Lock()
         self._in_flight: dict[str, Future[Identity | None]] = {}
-        self._executor = ThreadPoolExecutor(_POOL_SIZE, thread_name_prefix="orq-otel-resolver")
 
     # --- the two ways in -----------------------------------------------------------------
 
@@ -157,7 +158,11 @@ class IdentityResolverCache:
         if loop is not None and inspect.iscoroutinefunction(self._resolver):
             loop.create_task(self._run_async(identity_id, future))
         else:
-            self._executor.submit(self._run, identity_id, future)
+            # A daemon thread per lookup (at most max_in_flight of them): a resolver that
+            # never returns must not keep the interpreter from exiting, as a pool would.
+            threading.Thread(
+                target=self._run, args=(identity_id, future), name="orq-otel-resolver", daemon=True
+            ).start()
         return future
 
     def _run(self, identity_id: str, future: Future[Identity | None]) -> None:
@@ -246,10 +251,10 @@ def _as_identity(identity_id: str, result: Any) -> tuple[Identity | None, bool]:
 
 
 def _after_fork_in_child() -> None:
-    # The parent's pool threads do not exist in the child, and the lookups they ran will
-    # never finish there: each cache starts a new pool and forgets them.
+    # The parent's lookup threads do not exist in the child, and their lookups will never
+    # finish there: each cache forgets them.
     for cache in list(_caches):
-        cache._start_pool()
+        cache._reset_flights()
 
 
 if hasattr(os, "register_at_fork"):  # not on Windows

@@ -19,8 +19,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -30,6 +31,10 @@ from orq_otel._span_processor import IdentitySpanProcessor
 
 ORQ_OTEL_ENDPOINT = "https://api.orq.ai/v2/otel"
 DEFAULT_SERVICE_NAME = "orq-otel-app"
+DEFAULT_SHUTDOWN_TIMEOUT = 10.0
+# An export gives up after this long unless OTEL_EXPORTER_OTLP_*TIMEOUT says otherwise: a
+# shutdown flushes spans and then metrics, so both fit in DEFAULT_SHUTDOWN_TIMEOUT.
+DEFAULT_EXPORT_TIMEOUT = DEFAULT_SHUTDOWN_TIMEOUT / 2
 _logger = logging.getLogger("orq_otel")
 _lock = threading.Lock()
 _active: SetupHandle | None = None
@@ -45,17 +50,48 @@ class SetupHandle:
     _owned: list[Any] = field(default_factory=list)
     _instrumentor: OrqInstrumentor | None = None
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout: float = DEFAULT_SHUTDOWN_TIMEOUT) -> bool:
+        """Flush and stop what setup() created, taking at most `timeout` seconds.
+
+        The default fits the 30 s grace period of gunicorn and Kubernetes with room for the
+        application's own shutdown. False if an exporter was still busy at the deadline
+        (a collector that cannot be reached, say): what it held is lost, the process is not.
+        """
         global _active  # noqa: PLW0603 - the one setup per process
         with _lock:
             if self._instrumentor is not None:
                 self._instrumentor.uninstrument()
                 self._instrumentor = None
-            for provider in self._owned:
-                provider.shutdown()  # flushes pending spans and metrics first
+            # The SDK's own shutdown waits up to 30 s per provider, retries included.
+            done = _within(timeout, [provider.shutdown for provider in self._owned], "shut down")
             self._owned.clear()
             if _active is self:
                 _active = None
+            return done
+
+    def force_flush(self, timeout: float = DEFAULT_SHUTDOWN_TIMEOUT) -> bool:
+        """Export what is batched now, taking at most `timeout` seconds; False if cut short."""
+        millis = int(timeout * 1000)
+        flushes = [partial(provider.force_flush, millis) for provider in self._owned]
+        return _within(timeout, flushes, "flush")
+
+
+def _within(timeout: float, steps: Sequence[Callable[[], Any]], what: str) -> bool:
+    """Run the steps one after the other in a daemon thread; wait for them `timeout` seconds."""
+    thread = threading.Thread(
+        target=lambda: [step() for step in steps], name=f"orq-otel-{what}", daemon=True
+    )
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        _logger.warning(
+            "orq_otel: telemetry did not %s within %s s (is the collector reachable?); "
+            "giving up on what is left",
+            what,
+            timeout,
+        )
+        return False
+    return True
 
 
 def setup(
@@ -169,16 +205,24 @@ def _add_span_exporter(tracer_provider: Any, env: Mapping[str, str]) -> str:
         OTLPSpanExporter,
     )
 
+    timeout = _export_timeout(env, "TRACES")
     if destination == "otlp":
-        exporter = OTLPSpanExporter()  # every OTEL_EXPORTER_OTLP_* variable applies
+        exporter = OTLPSpanExporter(timeout=timeout)  # every OTEL_EXPORTER_OTLP_* applies
     else:
         base = env.get("ORQ_OTEL_ENDPOINT", ORQ_OTEL_ENDPOINT).rstrip("/")
         exporter = OTLPSpanExporter(
             endpoint=f"{base}/v1/traces",
             headers={"Authorization": f"Bearer {env['ORQ_API_KEY']}"},
+            timeout=timeout,
         )
     tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
     return destination
+
+
+def _export_timeout(env: Mapping[str, str], signal: str) -> float | None:
+    """Ours unless the application configured one (None: the exporter reads it)."""
+    configured = ("OTEL_EXPORTER_OTLP_TIMEOUT", f"OTEL_EXPORTER_OTLP_{signal}_TIMEOUT")
+    return None if any(name in env for name in configured) else DEFAULT_EXPORT_TIMEOUT
 
 
 def _meter_provider(meter_provider_type: Any, resource: Any, env: Mapping[str, str]) -> Any:
@@ -193,5 +237,6 @@ def _meter_provider(meter_provider_type: Any, resource: Any, env: Mapping[str, s
         PeriodicExportingMetricReader,
     )
 
-    reader = PeriodicExportingMetricReader(OTLPMetricExporter())
+    exporter = OTLPMetricExporter(timeout=_export_timeout(env, "METRICS"))
+    reader = PeriodicExportingMetricReader(exporter)
     return meter_provider_type(resource=resource, metric_readers=[reader])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -335,3 +337,25 @@ def test_a_forked_child_resolves_with_a_pool_of_its_own() -> None:
         answer = pipe.read()
     os.waitpid(pid, 0)
     assert answer == "Ada Lovelace"
+
+
+HANGING_APP = """
+import threading
+from orq_otel import OrqInstrumentor, use_identity
+from orq_otel.testing import LocalOpenAIServer
+
+never = threading.Event()
+OrqInstrumentor().instrument(
+    identity_resolver=lambda _: never.wait(), identity_resolver_timeout=0.1
+)
+with LocalOpenAIServer() as server, server.client() as client, use_identity(id="u"):
+    client.chat.completions.create(model="gpt-4o-mini", messages=[])
+print("done", flush=True)
+"""
+
+
+def test_a_resolver_that_never_returns_does_not_keep_the_process_from_exiting() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", HANGING_APP], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "done"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -126,3 +127,62 @@ def test_providers_the_application_installed_are_used_not_replaced(tmp_path: Pat
         assert receiver.exports == []
     assert "DESTINATION existing" in output
     assert "OWN ['chat gpt-4o-mini']" in output
+
+
+BOUNDED_APP = """
+import sys, orq_otel
+from orq_otel.testing import LocalOpenAIServer
+handle = orq_otel.setup("bounded")
+with LocalOpenAIServer() as server, server.client() as client:
+    client.chat.completions.create(model="gpt-4o-mini", messages=[])
+if sys.argv[1] == "flush":
+    print("FLUSHED", handle.force_flush(timeout=5.0), flush=True)
+print("SHUT DOWN", handle.shutdown(timeout=float(sys.argv[2])), flush=True)
+"""
+
+
+def run_bounded(tmp_path: Path, endpoint: str, *arguments: str) -> str:
+    app = tmp_path / "bounded.py"
+    app.write_text(BOUNDED_APP)
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("OTEL_", "ORQ_"))}
+    env.update({"OTEL_BSP_SCHEDULE_DELAY": "60000", "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint})
+    # Well below the 36-49 s the SDK's own shutdown takes against such a collector.
+    result = subprocess.run(
+        [sys.executable, str(app), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=25,
+        env=env,
+        check=True,
+    )
+    return result.stdout
+
+
+def test_shutdown_gives_up_at_its_timeout_when_the_collector_never_answers(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as silent:  # accepts connections (the kernel does), answers nothing
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        port = silent.getsockname()[1]
+        output = run_bounded(tmp_path, f"http://127.0.0.1:{port}", "shutdown", "1.0")
+    assert "SHUT DOWN False" in output
+
+
+def test_shutdown_with_the_default_timeout_ends_when_connections_are_refused(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    output = run_bounded(tmp_path, f"http://127.0.0.1:{port}", "shutdown", "10")
+    assert "SHUT DOWN" in output
+
+
+def test_force_flush_exports_what_is_batched(tmp_path: Path) -> None:
+    with OTLPReceiver() as receiver:
+        output = run_bounded(tmp_path, receiver.url, "flush", "5")
+        exports = receiver.exports
+    assert "FLUSHED True" in output
+    assert "SHUT DOWN True" in output
+    assert [span.name for export in exports for _, span in export.spans()] == ["chat gpt-4o-mini"]
