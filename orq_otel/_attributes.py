@@ -18,20 +18,19 @@ from opentelemetry.semconv._incubating.attributes.user_attributes import USER_ID
 from opentelemetry.util.types import AttributeValue
 
 from orq_otel._identity import Identity
+from orq_otel._names import (
+    IDENTITY_DISPLAY_NAME,
+    IDENTITY_EMAIL,
+    IDENTITY_ID,
+    IDENTITY_METADATA_PREFIX,
+    IDENTITY_TAGS,
+    THREAD_ID,
+    THREAD_TAGS,
+)
 
 if TYPE_CHECKING:
     from orq_otel._thread import Thread
 
-IDENTITY_ID = "orq.identity.id"
-THREAD_ID = "orq.thread.id"
-THREAD_TAGS = "orq.thread.tags"
-IDENTITY_DISPLAY_NAME = "orq.identity.display_name"
-IDENTITY_EMAIL = "orq.identity.email"
-IDENTITY_TAGS = "orq.identity.tags"
-IDENTITY_METADATA_PREFIX = "orq.identity.metadata."
-# Personal data we may put on spans (only when the user opts in): collector-config.yaml
-# hashes each of these, and a test keeps the two lists in step.
-PII_ATTRIBUTES = (IDENTITY_EMAIL,)
 
 # Request keyword -> attribute, for plain numeric parameters.
 _NUMERIC_PARAMETERS = {

@@ -27,13 +27,13 @@ from orq_otel._attributes import (
     usage_of,
 )
 from orq_otel._log import exception_once
+from orq_otel._names import COST
 from orq_otel._stream_observers import StreamObserver
 
 _R = TypeVar("_R")
 # One lock for all calls: ending is rare next to the work around it, and a lock per call
 # would cost an allocation on every call.
 _END_LOCK = threading.Lock()
-COST = "orq.cost.usd"
 
 
 def guarded(fallback: Callable[..., Any]) -> Callable[[Callable[..., _R]], Callable[..., _R]]:
@@ -69,6 +69,7 @@ class Call:
         telemetry: Telemetry,
         span: Span,
         send_options: Any,
+        common: Mapping[str, AttributeValue],
         metric_attributes: Mapping[str, AttributeValue],
         *,
         observer_type: type[StreamObserver],
@@ -81,6 +82,7 @@ class Call:
         self.send_options = send_options  # the request options openai is given
         self.streamed = streamed
         self.links_router_trace = links_router_trace  # see _router_trace
+        self._common = common  # provider and request model, for the price
         self._metric_attributes = metric_attributes
         self._observer_type = observer_type
         self._hides_usage = hides_usage
@@ -185,7 +187,7 @@ class Call:
             return None
 
     def _lookup_cost(self, response_model: object, usage: Usage) -> float | None:
-        attributes = self._metric_attributes
+        attributes = self._common
         models = tuple(
             model
             for model in (response_model, attributes.get(gen_ai.GEN_AI_REQUEST_MODEL))
@@ -208,6 +210,7 @@ class Call:
         try:
             self.span.end()
             seconds = default_timer() - self._started
+            extra = self.telemetry.metric_attributes.carried(extra) if extra else extra
             attributes = {**self._metric_attributes, **extra} if extra else self._metric_attributes
             self.telemetry.instruments.record(attributes, seconds, usage, cost)
         except Exception:  # noqa: BLE001 - the boundary where our failures stop

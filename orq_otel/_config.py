@@ -12,9 +12,30 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
+    GEN_AI_PROVIDER_NAME,
+    GEN_AI_REQUEST_MODEL,
+    GEN_AI_RESPONSE_MODEL,
+)
+from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
+from opentelemetry.semconv.attributes.server_attributes import SERVER_ADDRESS, SERVER_PORT
+
+from orq_otel._names import IDENTITY_ID
+
 IDENTITY_FIELDS = ("id", "display_name", "email", "metadata", "logo_url", "tags")
 DEFAULT_PROPAGATE_FIELDS = ("id", "display_name", "tags", "metadata")
 DEFAULT_INJECT_HOSTS = ("orq.ai",)
+# Attributes of metric points that `metric_attributes` may leave out (the operation name
+# and the token type always stay: without them a point means nothing).
+OPTIONAL_METRIC_ATTRIBUTES = (
+    GEN_AI_PROVIDER_NAME,
+    GEN_AI_REQUEST_MODEL,
+    GEN_AI_RESPONSE_MODEL,
+    SERVER_ADDRESS,
+    SERVER_PORT,
+    ERROR_TYPE,
+    IDENTITY_ID,
+)
 # Where identity and thread baggage may travel: names that only resolve inside a network.
 # "single-label" stands for any host name without a dot ("worker" in Docker Compose).
 DEFAULT_PROPAGATE_TO = (
@@ -49,6 +70,9 @@ class Settings:
     propagate_fields: tuple[str, ...] = DEFAULT_PROPAGATE_FIELDS
     record_email: bool = False
     metric_identity: bool = True
+    # The first this many identities get metric series of their own (see _metric_attributes).
+    metric_identity_limit: int = 500
+    metric_attributes: tuple[str, ...] = OPTIONAL_METRIC_ATTRIBUTES
     # Signing: the first secret signs, all verify. Kept out of repr: settings get logged.
     identity_secret: tuple[str, ...] = field(default=(), repr=False)
     identity_signature_ttl: float = 600.0
@@ -114,6 +138,17 @@ def _number(name: str, kind: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return parse
 
 
+def _normalise_metric_attributes(value: str | Iterable[str]) -> tuple[str, ...]:
+    names = _as_tuple("metric_attributes", value)
+    unknown = [name for name in names if name not in OPTIONAL_METRIC_ATTRIBUTES]
+    if unknown:
+        raise ValueError(
+            f"metric_attributes has unknown attribute(s) {unknown}; choose from "
+            f"{list(OPTIONAL_METRIC_ATTRIBUTES)}"
+        )
+    return names
+
+
 def _normalise_secrets(value: str | Iterable[str]) -> tuple[str, ...]:
     """One secret, or a list of them (the first signs): a secret is never split."""
     secrets = _as_tuple("identity_secret", [value] if isinstance(value, str) else value)
@@ -169,6 +204,8 @@ _NORMALISERS: Mapping[str, Callable[[Any], Any]] = {
     "inject_hosts": _normalise_hosts,
     "propagate_fields": _normalise_fields,
     "identity_secret": _normalise_secrets,
+    "metric_identity_limit": _number("metric_identity_limit", int),
+    "metric_attributes": _normalise_metric_attributes,
     "propagate_to": _normalise_destinations,
     "identity_signature_ttl": _number("identity_signature_ttl", float),
     "identity_clock_skew": _number("identity_clock_skew", float),

@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import datetime
 import logging
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from orq_otel._attributes import Usage
+from orq_otel._cache import LruCache
 from orq_otel._log import logger
 
 MILLION = 1_000_000
+PRICE_CACHE_SIZE = 1024
 # Providers genai-prices knows that an OpenAI client may be talking to.
 _PRICED_PROVIDERS = {"openai": "openai", "azure.ai.openai": "azure"}
 
@@ -71,8 +72,11 @@ class CostCalculator:
     def __init__(self, model_prices: PriceTable | PriceCallable | None = None) -> None:
         self._table = _table_prices(model_prices) if isinstance(model_prices, Mapping) else {}
         self._callable = model_prices if callable(model_prices) else None
-        self._cache: dict[tuple[str | None, str, datetime.date], object] = {}
-        self._lock = threading.Lock()
+        # One entry per model and day: bounded, or a service that sees many model names (or
+        # runs for years) would grow without end.
+        self._cache: LruCache[tuple[str | None, str, datetime.date], object] = LruCache(
+            PRICE_CACHE_SIZE
+        )
 
     def cost(self, provider: str | None, models: tuple[str, ...], usage: Usage) -> float | None:
         """USD for this usage, from the first of `models` with a known price (response model
@@ -101,8 +105,7 @@ class CostCalculator:
         price = self._cache.get(key)
         if price is None:
             price = _lookup(provider, model)
-            with self._lock:
-                self._cache[key] = price
+            self._cache.put(key, price)
         return price
 
 

@@ -16,6 +16,8 @@ from opentelemetry.semconv._incubating.metrics.gen_ai_metrics import (
 )
 from opentelemetry.util.types import AttributeValue
 
+from orq_otel._names import CLIENT_COST, IDENTITY_OVERFLOW, IDENTITY_REJECTED
+
 if TYPE_CHECKING:  # a type only: importing orq_otel's call machinery at start-up costs time
     from orq_otel._attributes import Usage
 
@@ -25,9 +27,6 @@ TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4
 DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24,
                     20.48, 40.96, 81.92)  # fmt: skip
 
-IDENTITY_REJECTED = "orq.identity.rejected"
-CLIENT_COST = "orq.client.cost"
-REJECTION_REASON = "reason"
 
 _INPUT = {GEN_AI_TOKEN_TYPE: GenAiTokenTypeValues.INPUT.value}
 _OUTPUT = {GEN_AI_TOKEN_TYPE: GenAiTokenTypeValues.OUTPUT.value}
@@ -53,6 +52,12 @@ class Instruments:
             CLIENT_COST,
             unit="{USD}",
             description="Estimated cost of GenAI calls in US dollars (genai-prices).",
+        )
+        self.overflowed = meter.create_counter(
+            IDENTITY_OVERFLOW,
+            unit="{call}",
+            description="Calls whose identity was recorded on metrics as the overflow value "
+            "(more identities than metric_identity_limit).",
         )
         self.rejected = meter.create_counter(
             IDENTITY_REJECTED,

@@ -11,10 +11,9 @@ from typing import Any
 
 from ddsketch import DDSketch
 
-from orq_otel._attributes import IDENTITY_ID, IDENTITY_METADATA_PREFIX, IDENTITY_TAGS
+from orq_otel._names import COST, IDENTITY_ID, IDENTITY_METADATA_PREFIX, IDENTITY_TAGS
 from orq_otel._report_readers import SpanRecord
 
-COST = "orq.cost.usd"
 INPUT_TOKENS = "gen_ai.usage.input_tokens"
 OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
 _FALLBACK_IDS = ("enduser.id", "user.id")

@@ -13,10 +13,11 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.context import Context
 
-from orq_otel._attributes import IDENTITY_ID, IdentityAttributes
+from orq_otel._attributes import IdentityAttributes
 from orq_otel._config import current_settings
 from orq_otel._context import get_identity, on_identity_entered
 from orq_otel._identity import Identity
+from orq_otel._names import IDENTITY_ID
 
 try:  # the SDK is an optional extra; the processor is only useful with it
     from opentelemetry.sdk.trace import SpanProcessor

@@ -11,12 +11,7 @@ from opentelemetry.semconv.attributes.server_attributes import SERVER_ADDRESS, S
 from opentelemetry.trace import SpanKind, Tracer
 from opentelemetry.util.types import AttributeValue
 
-from orq_otel._attributes import (
-    IDENTITY_ID,
-    IdentityAttributes,
-    request_attributes,
-    thread_attributes,
-)
+from orq_otel._attributes import IdentityAttributes, request_attributes, thread_attributes
 from orq_otel._call import Call, guarded
 from orq_otel._config import Settings
 from orq_otel._context import identity_in_effect
@@ -32,7 +27,9 @@ from orq_otel._injection import (
     header_additions,
 )
 from orq_otel._log import exception_once
-from orq_otel._metrics import REJECTION_REASON, Instruments
+from orq_otel._metric_attributes import MetricAttributes
+from orq_otel._metrics import Instruments
+from orq_otel._names import REJECTION_REASON
 from orq_otel._openai_types import OpenAITypes
 from orq_otel._request import OutgoingRequest
 from orq_otel._resolver import IdentityResolverCache
@@ -66,6 +63,7 @@ class Telemetry:
         self.routes = RouteCache(settings.inject_hosts)
         self.costs = CostCalculator(settings.model_prices)
         self.identity_attributes = IdentityAttributes(settings.record_email)
+        self.metric_attributes = MetricAttributes(settings, instruments.overflowed)
         self.resolver = (
             IdentityResolverCache(
                 settings.identity_resolver,
@@ -136,12 +134,11 @@ class Telemetry:
         route = self.routes.route(client)
         common = self._common_attributes(route, request)
         span_attributes = {**common, **request_attributes(request.body)}
-        metric_attributes = common
         identity, thread = subject.identity, subject.thread
+        identity_id = identity.id if identity is not None else None
+        metric_attributes = self.metric_attributes.of(common, identity_id)
         if identity is not None:
             span_attributes.update(self.identity_attributes.of(identity))
-            if self.settings.metric_identity:
-                metric_attributes = {**common, IDENTITY_ID: identity.id}
         if thread is not None:
             span_attributes.update(thread_attributes(thread))
         model = common.get(gen_ai.GEN_AI_REQUEST_MODEL)
@@ -171,6 +168,7 @@ class Telemetry:
             self,
             span,
             send_options,
+            common,
             metric_attributes,
             observer_type=endpoint.observer,
             hides_usage=hides_usage,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from orq_otel._attributes import PII_ATTRIBUTES
+from orq_otel._names import PII_ATTRIBUTES
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG: dict[str, Any] = yaml.safe_load((ROOT / "collector-config.yaml").read_text())

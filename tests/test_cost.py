@@ -14,7 +14,7 @@ from opentelemetry.sdk.metrics.export import NumberDataPoint
 
 from orq_otel import use_identity
 from orq_otel._attributes import Usage
-from orq_otel._cost import CostCalculator
+from orq_otel._cost import PRICE_CACHE_SIZE, CostCalculator
 
 INPUT, OUTPUT = 5, 8  # what the local server reports for CALLS["chat"]
 
@@ -164,3 +164,11 @@ def test_bare_openai_embedding_names_are_priced_on_every_host(
     CALLS["embeddings"](request.getfixturevalue(client))
     expected = genai_price("text-embedding-3-small", Usage(input_tokens=INPUT))
     assert (telemetry.only_span().attributes or {})["orq.cost.usd"] == pytest.approx(expected)
+
+
+def test_the_price_cache_is_bounded() -> None:
+    calculator = CostCalculator()
+    usage = Usage(input_tokens=10, output_tokens=5)
+    for number in range(PRICE_CACHE_SIZE + 50):
+        calculator.cost("openai", (f"my-model-{number}",), usage)
+    assert len(calculator._cache) == PRICE_CACHE_SIZE

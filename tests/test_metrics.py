@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 import openai
 import pytest
 from conftest import CALLS, Telemetry
+from opentelemetry.sdk.metrics.export import NumberDataPoint
 
 from orq_otel import use_identity
 from orq_otel._metrics import DURATION_BUCKETS, TOKEN_BUCKETS
@@ -103,3 +106,69 @@ def test_streamed_call_records_tokens_when_the_stream_ends(
     assert telemetry.points(TOKENS) == []
     list(stream)
     assert {p.sum for p in telemetry.points(TOKENS)} == {5, 8}
+
+
+# --- cardinality ---------------------------------------------------------------------
+
+
+def counter_total(telemetry: Telemetry, name: str) -> float:
+    data = telemetry.metric_reader.get_metrics_data()
+    return sum(
+        point.value
+        for resource_metrics in (data.resource_metrics if data else [])
+        for scope in resource_metrics.scope_metrics
+        for metric in scope.metrics
+        if metric.name == name
+        for point in metric.data.data_points
+        if isinstance(point, NumberDataPoint)
+    )
+
+
+def test_identities_past_the_limit_share_the_overflow_value_visibly(
+    telemetry: Telemetry, orq_client: openai.OpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    telemetry.instrument(metric_identity_limit=2)
+    with caplog.at_level(logging.WARNING, logger="orq_otel"):
+        for user in ("a", "b", "c", "d", "a", "d"):
+            with use_identity(id=user):
+                CALLS["chat"](orq_client)
+    counts = {
+        dict(p.attributes or {})["orq.identity.id"]: p.count for p in telemetry.points(DURATION)
+    }
+    assert counts == {"a": 2, "b": 1, "_other": 3}
+    assert counter_total(telemetry, "orq.identity.overflow") == 3
+    assert len([r for r in caplog.records if "metric_identity_limit" in r.getMessage()]) == 1
+    spans = telemetry.spans()
+    assert spans[2].attributes["orq.identity.id"] == "c"  # type: ignore[index]  # spans keep it
+
+
+def test_metric_attributes_choose_what_points_carry(
+    telemetry: Telemetry, orq_client: openai.OpenAI
+) -> None:
+    telemetry.instrument(metric_attributes=["gen_ai.request.model", "orq.identity.id"])
+    with use_identity(id="u"):
+        CALLS["chat"](orq_client)
+    for point in telemetry.points(TOKENS) + telemetry.points(DURATION):
+        keys = set(dict(point.attributes or {}))
+        assert keys - {"gen_ai.token.type"} == {
+            "gen_ai.operation.name",
+            "gen_ai.request.model",
+            "orq.identity.id",
+        }
+    attributes = dict(telemetry.only_span().attributes or {})
+    assert attributes["server.address"] == "api.orq.ai"  # spans keep everything
+    cost = (telemetry.only_span().attributes or {})["orq.cost.usd"]
+    assert isinstance(cost, float)
+    assert cost > 0  # priced all the same
+
+
+def test_metric_attributes_from_environment_and_unknown_names(
+    telemetry: Telemetry, orq_client: openai.OpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ORQ_OTEL_METRIC_ATTRIBUTES", "gen_ai.request.model")
+    telemetry.instrument()
+    CALLS["chat"](orq_client)
+    keys = set(dict(telemetry.points(DURATION)[0].attributes or {}))
+    assert keys == {"gen_ai.operation.name", "gen_ai.request.model"}
+    with pytest.raises(ValueError, match=r"gen_ai\.prompt"):
+        telemetry.instrument(metric_attributes=["gen_ai.prompt"])
