@@ -57,3 +57,12 @@ def test_environment_options_apply_under_opentelemetry_instrument(tmp_path: Path
     body = json.loads(result.stdout.split("BODY ", 1)[1].splitlines()[0])
     assert "orq" not in body
     assert '"orq.identity.email": "ada@example.com"' in result.stdout
+
+
+def test_an_exporter_that_is_not_installed_leaves_the_app_uninstrumented(tmp_path: Path) -> None:
+    # Why README says to install opentelemetry-exporter-otlp or name only exporters you have:
+    # opentelemetry-instrument gives up on every instrumentation when one exporter is missing.
+    missing = run_instrumented(tmp_path, OTEL_LOGS_EXPORTER="not-installed")
+    assert '"orq"' not in missing.stdout.split("BODY", 1)[1].splitlines()[0]
+    named = run_instrumented(tmp_path)  # console / none / none, as README says
+    assert '"orq"' in named.stdout.split("BODY", 1)[1].splitlines()[0]
