@@ -136,7 +136,7 @@ def main() -> None:
 def lookup_costs(unsigned: str, signed: str) -> None:
     """The identity lookup alone, which the call timings above are too noisy to isolate."""
     from orq_otel._config import current_settings, load_settings
-    from orq_otel._context import identity_in_effect
+    from orq_otel._identity.context import identity_in_effect
 
     def per_lookup(settings: Mapping[str, object], scope: AbstractContextManager[object]) -> float:
         current_settings.set(load_settings(settings))

@@ -12,27 +12,27 @@ from typing import TYPE_CHECKING, Any
 from orq_otel._version import __version__
 
 if TYPE_CHECKING:
-    from orq_otel._context import get_identity, set_identity, use_identity
-    from orq_otel._edge import DropIncomingIdentity
-    from orq_otel._identity import Identity
-    from orq_otel._instrumentor import OrqInstrumentor
+    from orq_otel._identity.context import get_identity, set_identity, use_identity
+    from orq_otel._identity.edge import DropIncomingIdentity
+    from orq_otel._identity.model import Identity
+    from orq_otel._identity.span_processor import IdentitySpanProcessor
+    from orq_otel._identity.thread import get_thread, use_thread
+    from orq_otel._openai.instrumentor import OrqInstrumentor
     from orq_otel._setup import SetupHandle, setup
-    from orq_otel._span_processor import IdentitySpanProcessor
-    from orq_otel._thread import get_thread, use_thread
 
 # Public name -> the private module that defines it.
 _EXPORTS = {
-    "DropIncomingIdentity": "orq_otel._edge",
-    "Identity": "orq_otel._identity",
-    "IdentitySpanProcessor": "orq_otel._span_processor",
-    "OrqInstrumentor": "orq_otel._instrumentor",
+    "DropIncomingIdentity": "orq_otel._identity.edge",
+    "Identity": "orq_otel._identity.model",
+    "IdentitySpanProcessor": "orq_otel._identity.span_processor",
+    "OrqInstrumentor": "orq_otel._openai.instrumentor",
     "SetupHandle": "orq_otel._setup",
-    "get_identity": "orq_otel._context",
-    "get_thread": "orq_otel._thread",
-    "set_identity": "orq_otel._context",
+    "get_identity": "orq_otel._identity.context",
+    "get_thread": "orq_otel._identity.thread",
+    "set_identity": "orq_otel._identity.context",
     "setup": "orq_otel._setup",
-    "use_identity": "orq_otel._context",
-    "use_thread": "orq_otel._thread",
+    "use_identity": "orq_otel._identity.context",
+    "use_thread": "orq_otel._identity.thread",
 }
 
 __all__ = [

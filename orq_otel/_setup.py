@@ -26,8 +26,8 @@ from typing import Any
 
 from opentelemetry import metrics, trace
 
-from orq_otel._instrumentor import OrqInstrumentor
-from orq_otel._span_processor import IdentitySpanProcessor
+from orq_otel._identity.span_processor import IdentitySpanProcessor
+from orq_otel._openai.instrumentor import OrqInstrumentor
 
 ORQ_OTEL_ENDPOINT = "https://api.orq.ai/v2/otel"
 DEFAULT_SERVICE_NAME = "orq-otel-app"

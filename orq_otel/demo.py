@@ -23,7 +23,7 @@ from opentelemetry import context, propagate
 
 import orq_otel
 from orq_otel import OrqInstrumentor, use_identity, use_thread
-from orq_otel._injection import IDENTITY_HEADER
+from orq_otel._openai.injection import IDENTITY_HEADER
 from orq_otel.testing import LocalOpenAIServer
 
 ORQ_ROUTER_URL = "https://api.orq.ai/v3/router"

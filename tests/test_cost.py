@@ -13,8 +13,8 @@ from genai_prices import calc_price
 from opentelemetry.sdk.metrics.export import NumberDataPoint
 
 from orq_otel import use_identity
-from orq_otel._attributes import Usage
-from orq_otel._cost import PRICE_CACHE_SIZE, CostCalculator
+from orq_otel._openai.attributes import Usage
+from orq_otel._openai.cost import PRICE_CACHE_SIZE, CostCalculator
 
 INPUT, OUTPUT = 5, 8  # what the local server reports for CALLS["chat"]
 

@@ -34,7 +34,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from orq_otel import use_identity
 from orq_otel._config import DEFAULT_PROPAGATE_TO
-from orq_otel._egress import Destinations
+from orq_otel._identity.egress import Destinations
 from orq_otel.testing import LocalOpenAIServer
 
 

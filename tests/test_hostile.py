@@ -13,11 +13,11 @@ from opentelemetry import baggage, propagate
 from opentelemetry.context import Context
 
 from orq_otel import Identity, get_identity, set_identity
-from orq_otel._baggage import wall_clock
 from orq_otel._config import current_settings, load_settings
-from orq_otel._edge import strip_identity_baggage
-from orq_otel._identity_baggage import IDENTITY
-from orq_otel._signing import sign
+from orq_otel._identity.baggage import wall_clock
+from orq_otel._identity.edge import strip_identity_baggage
+from orq_otel._identity.identity_entries import IDENTITY
+from orq_otel._identity.signing import sign
 
 SECRET = "hostile-test-secret-0123456789"
 

@@ -18,8 +18,8 @@ from openai.resources.chat.completions import AsyncCompletions, Completions
 from openai.resources.embeddings import Embeddings
 
 from orq_otel import OrqInstrumentor
-from orq_otel._package import OLDEST_OPENAI
-from orq_otel._patches import PATCHES
+from orq_otel._openai.package import OLDEST_OPENAI
+from orq_otel._openai.patches import PATCHES
 
 
 def originals() -> list[object]:
@@ -111,8 +111,13 @@ def test_start_up_loads_only_the_wrapping() -> None:
             [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
         ).stdout.split()
     )
-    assert "orq_otel._patches" in loaded
-    late = {"orq_otel._call", "orq_otel._identity", "opentelemetry.sdk", "genai_prices"}
+    assert "orq_otel._openai.patches" in loaded
+    late = {
+        "orq_otel._openai.call",
+        "orq_otel._identity.model",
+        "opentelemetry.sdk",
+        "genai_prices",
+    }
     assert late.isdisjoint(loaded)
 
 
@@ -125,7 +130,7 @@ def test_a_failure_to_start_is_logged_once_and_calls_go_on(
     def broken(*args: object) -> None:
         raise ImportError("a broken install")
 
-    monkeypatch.setattr("orq_otel._instrumentor._telemetry", broken)
+    monkeypatch.setattr("orq_otel._openai.instrumentor._telemetry", broken)
     telemetry.instrument()
     with caplog.at_level(logging.ERROR, logger="orq_otel"):
         results = [CALLS["chat"](plain_client) for _ in range(2)]

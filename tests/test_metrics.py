@@ -10,7 +10,7 @@ from conftest import CALLS, Telemetry
 from opentelemetry.sdk.metrics.export import NumberDataPoint
 
 from orq_otel import use_identity
-from orq_otel._metrics import DURATION_BUCKETS, TOKEN_BUCKETS
+from orq_otel._openai.metrics import DURATION_BUCKETS, TOKEN_BUCKETS
 
 TOKENS = "gen_ai.client.token.usage"
 DURATION = "gen_ai.client.operation.duration"

@@ -18,7 +18,7 @@ from google.protobuf.json_format import MessageToJson
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
 from orq_otel import use_identity
-from orq_otel._cli import main, parse_time
+from orq_otel._report.cli import main, parse_time
 
 DATA = Path(__file__).parent / "data"
 
@@ -189,7 +189,7 @@ def _peak_kib(path: Path) -> tuple[int, int]:
     code = (
         "import io, resource, sys\n"
         "from contextlib import redirect_stdout, redirect_stderr\n"
-        "from orq_otel._cli import main\n"
+        "from orq_otel._report.cli import main\n"
         "with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):\n"
         f"    main(['report', {str(path)!r}, '--format', 'json'])\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"

@@ -18,7 +18,7 @@ from conftest import Telemetry
 from opentelemetry import context, propagate
 
 from orq_otel import Identity, use_identity
-from orq_otel._resolver import FAILURE_TTL, IdentityResolverCache
+from orq_otel._identity.resolver import FAILURE_TTL, IdentityResolverCache
 from orq_otel.testing import LocalOpenAIServer
 
 PROFILES: dict[str, dict[str, Any]] = {

@@ -226,7 +226,7 @@ def test_our_own_failure_is_logged_once_and_the_call_goes_on(
     def broken(response: object) -> dict[str, object]:
         raise RuntimeError("attribute extraction failed")
 
-    monkeypatch.setattr("orq_otel._call.response_attributes", broken)
+    monkeypatch.setattr("orq_otel._openai.call.response_attributes", broken)
     with caplog.at_level(logging.ERROR, logger="orq_otel"):
         results = [CALLS["chat"](plain_client) for _ in range(3)]
     assert all(result.choices[0].message.content for result in results)
@@ -242,7 +242,7 @@ def test_failure_to_start_a_span_leaves_the_request_untouched(
     def broken(kwargs: object) -> dict[str, object]:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("orq_otel._telemetry.request_attributes", broken)
+    monkeypatch.setattr("orq_otel._openai.telemetry.request_attributes", broken)
     with use_identity(id="u"):
         result = CALLS["chat"](orq_client)
     assert result.choices[0].message.content

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from orq_otel import get_thread, use_identity, use_thread
 from orq_otel._config import current_settings, load_settings
-from orq_otel._thread import set_thread
+from orq_otel._identity.thread import set_thread
 from orq_otel.testing import LocalOpenAIServer
 
 SECRET = "thread-test-secret-0123456789"

@@ -18,7 +18,7 @@ from opentelemetry.sdk.metrics.export import NumberDataPoint
 from servers import serve_in_thread
 
 from orq_otel import DropIncomingIdentity, Identity, set_identity
-from orq_otel._identity_baggage import IDENTITY
+from orq_otel._identity.identity_entries import IDENTITY
 from orq_otel.testing import LocalOpenAIServer
 
 SIGNATURE_KEY = IDENTITY.signature_key
@@ -171,13 +171,17 @@ def test_expired_signature_is_ignored_and_skew_is_tolerated(
     telemetry: Telemetry, service: str, server: LocalOpenAIServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     now = 1_800_000_000.0
-    monkeypatch.setattr("orq_otel._baggage.wall_clock", lambda: now)
+    monkeypatch.setattr("orq_otel._identity.baggage.wall_clock", lambda: now)
     trusting(telemetry, SECRET, identity_signature_ttl=60, identity_clock_skew=5)
     header = signed_header()
-    monkeypatch.setattr("orq_otel._baggage.wall_clock", lambda: now + 60 + 4)  # within skew
+    monkeypatch.setattr(
+        "orq_otel._identity.baggage.wall_clock", lambda: now + 60 + 4
+    )  # within skew
     hop(service, header)
     assert router_identity(server) == ADA.payload
-    monkeypatch.setattr("orq_otel._baggage.wall_clock", lambda: now + 60 + 6)  # an old replay
+    monkeypatch.setattr(
+        "orq_otel._identity.baggage.wall_clock", lambda: now + 60 + 6
+    )  # an old replay
     hop(service, header)
     assert router_identity(server) is None
     assert rejections(telemetry) == {"expired": 1}
@@ -255,7 +259,7 @@ def test_edge_middleware_drops_identity_from_outside(
 
 
 def test_edge_middleware_keeps_other_baggage() -> None:
-    from orq_otel._edge import strip_identity_baggage
+    from orq_otel._identity.edge import strip_identity_baggage
 
     headers = [
         (

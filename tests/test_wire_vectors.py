@@ -45,7 +45,7 @@ VECTORS = [
 
 @pytest.fixture
 def signing_at_the_vectors_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("orq_otel._baggage.wall_clock", lambda: EXPIRY - TTL)
+    monkeypatch.setattr("orq_otel._identity.baggage.wall_clock", lambda: EXPIRY - TTL)
 
 
 def header_for(identity: Identity, secret: str | None) -> str:

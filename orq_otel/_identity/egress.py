@@ -1,0 +1,272 @@
+"""Identity and thread baggage leave the process only toward hosts in `propagate_to`.
+
+HTTP client instrumentations write baggage through a propagator that is never told where
+the request goes. So the guard notes the destination where each HTTP client starts a
+request (httpx, httpx2, requests, urllib3, aiohttp), and the baggage-writing propagators
+(W3C, Jaeger, OT Trace), wrapped, leave our entries out unless that host is allowed;
+openai calls go to no host this way. Where an instrumentation writes headers before our
+wrapper can note the host (requests, urllib3), the headers are also filtered on their way
+into the library. Other baggage entries are never touched, and `propagate.inject()` called
+by the application itself (into a queue message, say) has no host to judge: it writes
+everything, as before.
+
+Installed once (by `instrument()` or the first identity or thread written) for the life
+of the process: modules not imported yet are wrapped when they are.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+from collections.abc import Awaitable, Callable, MutableMapping
+from functools import partial
+from typing import Any
+from urllib.parse import urlsplit
+
+import wrapt
+from opentelemetry import baggage
+from opentelemetry.context import Context
+
+from orq_otel._config import current_settings
+from orq_otel._identity.destination import LLM_CALLS, back, destination, toward
+from orq_otel._identity.header import is_entry_header_ours, members_without
+from orq_otel._identity.keys import is_guarded_key
+from orq_otel._log import exception_once
+
+_installed = False
+_install_lock = threading.Lock()
+
+
+class Destinations:
+    """Host patterns: exact names, `.suffix` names, "single-label", IP addresses, networks."""
+
+    def __init__(self, patterns: tuple[str, ...]) -> None:
+        self.patterns = patterns
+        self._networks = [ipaddress.ip_network(p, strict=False) for p in patterns if _is_ip(p)]
+        names = [p for p in patterns if not _is_ip(p)]
+        self._single_label = "single-label" in names
+        self._suffixes = tuple(p for p in names if p.startswith("."))
+        self._exact = frozenset(p for p in names if not p.startswith("."))
+        self._decided: dict[str, bool] = {}
+
+    def allows(self, host: str) -> bool:
+        decided = self._decided.get(host)
+        if decided is None:
+            decided = self._decide(host.lower().strip("[]").rstrip("."))
+            if len(self._decided) > 4096:  # hosts are few; a flood of them must not grow us
+                self._decided.clear()
+            self._decided[host] = decided
+        return decided
+
+    def _decide(self, host: str) -> bool:
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return (
+                host in self._exact
+                or host.endswith(self._suffixes)
+                or (self._single_label and bool(host) and "." not in host)
+            )
+        return any(address in network for network in self._networks)
+
+
+def _is_ip(pattern: str) -> bool:
+    try:
+        ipaddress.ip_network(pattern, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+_policy: Destinations | None = None
+
+
+def policy() -> Destinations:
+    """The destinations of the settings in force (rebuilt when they change)."""
+    global _policy  # noqa: PLW0603 - one policy per process, following the settings
+    patterns = current_settings.get().propagate_to
+    current = _policy
+    if current is None or current.patterns != patterns:
+        current = _policy = Destinations(patterns)
+    return current
+
+
+def _blocked(host: str | None) -> bool:
+    return host in LLM_CALLS or (host is not None and not policy().allows(host))
+
+
+def scoped_context(context: Context | None) -> Context | None:
+    """The context to write baggage from: without our entries if the destination is barred."""
+    if not _blocked(destination.get()):
+        return context
+    ours = [key for key in baggage.get_all(context) if is_guarded_key(key)]
+    for key in ours:
+        context = baggage.remove_baggage(key, context)
+    return context
+
+
+# --- propagators ---------------------------------------------------------------------
+
+
+def _scoped_inject(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: Any) -> Any:
+    # inject(carrier, context=None, setter=...)
+    context = args[1] if len(args) > 1 else kwargs.get("context")
+    try:
+        scoped = scoped_context(context)
+    except Exception:  # noqa: BLE001 - fail closed: no identity rather than a broken call
+        exception_once("internal:egress", "orq_otel failed to scope baggage; identity left out")
+        scoped = _without_ours(context)
+    if scoped is context:
+        return wrapped(*args, **kwargs)
+    if len(args) > 1:
+        return wrapped(args[0], scoped, *args[2:], **kwargs)
+    return wrapped(*args, **{**kwargs, "context": scoped})
+
+
+def _without_ours(context: Context | None) -> Context | None:
+    try:
+        for key in [key for key in baggage.get_all(context) if is_guarded_key(key)]:
+            context = baggage.remove_baggage(key, context)
+    except Exception:  # noqa: BLE001 - nothing more we can do; the call goes on
+        exception_once("internal:egress-fallback", "orq_otel could not remove identity baggage")
+    return context
+
+
+# --- HTTP clients --------------------------------------------------------------------
+
+
+def _host_of(url: Any) -> str:
+    host = getattr(url, "host", None)  # httpx URL objects, yarl URLs
+    if isinstance(host, str):
+        return host
+    return urlsplit(str(url)).hostname or ""
+
+
+def _filter_headers(headers: MutableMapping[str, Any], host: str) -> None:
+    """Remove our entries from headers already written (in place: they are the request's)."""
+    if not _blocked(host):
+        return
+    for name in list(headers):
+        lowered = name.lower()
+        if lowered == "baggage":
+            remaining = members_without([str(headers[name])], is_guarded_key)
+            if remaining:
+                headers[name] = remaining
+            else:
+                del headers[name]
+        elif is_entry_header_ours(name, is_guarded_key):
+            del headers[name]
+
+
+def _sync_send(host_of: Callable[[tuple[Any, ...], Any, Any], str]) -> Callable[..., Any]:
+    def send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: Any) -> Any:
+        token = toward(host_of(args, kwargs, instance))
+        try:
+            return wrapped(*args, **kwargs)
+        finally:
+            back(token)
+
+    return send
+
+
+def _async_send(host_of: Callable[[tuple[Any, ...], Any, Any], str]) -> Callable[..., Any]:
+    async def send(
+        wrapped: Callable[..., Awaitable[Any]], instance: Any, args: tuple[Any, ...], kwargs: Any
+    ) -> Any:
+        token = toward(host_of(args, kwargs, instance))
+        try:
+            return await wrapped(*args, **kwargs)
+        finally:
+            back(token)
+
+    return send
+
+
+def _httpx_host(args: tuple[Any, ...], kwargs: Any, instance: Any) -> str:
+    request = args[0] if args else kwargs.get("request")
+    return _host_of(getattr(request, "url", ""))
+
+
+def _aiohttp_host(args: tuple[Any, ...], kwargs: Any, instance: Any) -> str:
+    # ClientSession._request(method, str_or_url, ...), relative to the session's base URL
+    url = args[1] if len(args) > 1 else kwargs.get("str_or_url", "")
+    host = _host_of(url)
+    return host or _host_of(getattr(instance, "_base_url", None) or "")
+
+
+def _requests_send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: Any) -> Any:
+    # HTTPAdapter.send(request, ...): below Session.send, where requests' instrumentation
+    # has already written its headers; above urllib3, whose instrumentation writes them later.
+    request = args[0] if args else kwargs["request"]
+    host = _host_of(request.url)
+    _guarded(_filter_headers, request.headers, host)
+    token = toward(host)
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        back(token)
+
+
+def _urllib3_urlopen(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: Any) -> Any:
+    # HTTPConnectionPool.urlopen(method, url, body=None, headers=None, ...): urllib3's
+    # instrumentation wraps this same method, before or after us.
+    host = str(getattr(instance, "host", "") or "")
+    headers = args[3] if len(args) > 3 else kwargs.get("headers")
+    if headers:
+        copied = dict(headers)  # the caller's mapping is not ours to change
+        _guarded(_filter_headers, copied, host)
+        if len(args) > 3:
+            args = (*args[:3], copied, *args[4:])
+        else:
+            kwargs = {**kwargs, "headers": copied}
+    token = toward(host)
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        back(token)
+
+
+def _guarded(function: Callable[..., None], *args: Any) -> None:
+    try:
+        function(*args)
+    except Exception:  # noqa: BLE001 - the boundary where our failures stop
+        exception_once("internal:egress-headers", "orq_otel failed to scope outgoing headers")
+
+
+_PATCHES: tuple[tuple[str, str, Callable[..., Any]], ...] = (
+    ("opentelemetry.baggage.propagation", "W3CBaggagePropagator.inject", _scoped_inject),
+    ("opentelemetry.propagators.jaeger", "JaegerPropagator.inject", _scoped_inject),
+    ("opentelemetry.propagators.ot_trace", "OTTracePropagator.inject", _scoped_inject),
+    ("httpx", "Client.send", _sync_send(_httpx_host)),
+    ("httpx", "AsyncClient.send", _async_send(_httpx_host)),
+    ("httpx2", "Client.send", _sync_send(_httpx_host)),
+    ("httpx2", "AsyncClient.send", _async_send(_httpx_host)),
+    ("requests.adapters", "HTTPAdapter.send", _requests_send),
+    ("urllib3.connectionpool", "HTTPConnectionPool.urlopen", _urllib3_urlopen),
+    ("aiohttp.client", "ClientSession._request", _async_send(_aiohttp_host)),
+)
+
+
+def _wrap(module: Any, attribute: str, wrapper: Callable[..., Any]) -> None:
+    try:
+        wrapt.wrap_function_wrapper(module, attribute, wrapper)
+    except Exception:  # noqa: BLE001 - a library we do not know how to guard: say so once
+        exception_once(
+            f"egress-wrap:{module.__name__}.{attribute}",
+            "orq_otel cannot scope identity baggage for %s.%s",
+            module.__name__,
+            attribute,
+        )
+
+
+def install() -> None:
+    """Guard every baggage-writing propagator and HTTP client, now or when imported."""
+    global _installed  # noqa: PLW0603 - once per process
+    with _install_lock:
+        if _installed:
+            return
+        _installed = True
+    for module, attribute, wrapper in _PATCHES:
+        wrapt.register_post_import_hook(
+            partial(_wrap, attribute=attribute, wrapper=wrapper), module
+        )

@@ -1,0 +1,98 @@
+"""The conversation a call belongs to (an orq.ai "thread"), for a block of code.
+
+Like the identity: kept in the OpenTelemetry context, written to baggage so that other
+services continue it, sent to the orq router, recorded on spans as
+`gen_ai.conversation.id`. Never on metrics: there is one per conversation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from functools import cached_property
+from typing import Annotated, Any
+
+from opentelemetry.context import Context, attach, create_key, detach, get_value, set_value
+from pydantic import BaseModel, ConfigDict, Field
+
+from orq_otel._config import current_settings
+from orq_otel._identity.model import IdentityId
+from orq_otel._identity.thread_entries import read_thread, write_thread
+from orq_otel._identity.values import Text
+
+MAX_THREAD_ID_LENGTH = 100
+MAX_THREAD_TAGS = 10
+
+ThreadId = Annotated[IdentityId, Field(max_length=MAX_THREAD_ID_LENGTH)]
+ThreadTags = Annotated[list[Text], Field(max_length=MAX_THREAD_TAGS)]
+
+_THREAD_KEY = create_key("orq_otel.thread")
+
+
+class Thread(BaseModel):
+    """A conversation: ``id`` (1-100 characters) and ``tags`` (at most 10 strings)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+    id: ThreadId
+    tags: ThreadTags | None = None
+
+    @cached_property
+    def payload(self) -> Mapping[str, Any]:
+        """The thread as the orq router takes it, tags left out when there are none."""
+        return {"id": self.id, "tags": list(self.tags)} if self.tags else {"id": self.id}
+
+
+def set_thread(
+    thread_id: str, *, tags: Sequence[str] | None = None, context: Context | None = None
+) -> Context:
+    """A copy of `context` in which the thread is in effect (in context and in baggage)."""
+    thread = Thread(id=thread_id, tags=list(tags) if tags is not None else None)
+    with_value = set_value(_THREAD_KEY, thread, context)
+    return write_thread(thread, current_settings.get(), with_value)
+
+
+@contextmanager
+def use_thread(thread_id: str, /, *, tags: Sequence[str] | None = None) -> Iterator[Thread]:
+    """Make a conversation current for the ``with`` block, then restore the previous one.
+
+    Invalid input (an id over 100 characters, more than 10 tags) raises
+    `pydantic.ValidationError` naming the field and the limit, before anything is set.
+    """
+    context = set_thread(thread_id, tags=tags)
+    token = attach(context)
+    try:
+        yield get_value(_THREAD_KEY, context)  # type: ignore[misc]
+    finally:
+        detach(token)
+
+
+def get_thread(context: Context | None = None) -> Thread | None:
+    """The thread in effect: set in this process, else received in baggage, else the
+    conversation id that `opentelemetry-util-genai` keeps in the context, if any."""
+    in_process = get_value(_THREAD_KEY, context)
+    if isinstance(in_process, Thread):
+        return in_process
+    received = read_thread(context, current_settings.get())
+    return received if received is not None else _ambient_conversation(context)
+
+
+def _ambient_conversation(context: Context | None) -> Thread | None:
+    conversation_id = _util_genai_conversation_id(context)
+    if conversation_id is None:
+        return None
+    try:
+        return Thread(id=conversation_id)
+    except ValueError:  # not a thread orq takes (over 100 characters, say): not sent
+        return None
+
+
+def _util_genai_conversation_id(context: Context | None) -> str | None:
+    try:  # an optional package, and its module is private: look, never require
+        from opentelemetry.util.genai._conversation_context import (  # noqa: PLC0415
+            get_ambient_conversation_id,
+        )
+    except ImportError:
+        return None
+    conversation_id = get_ambient_conversation_id(context)
+    return conversation_id if isinstance(conversation_id, str) else None

@@ -1,0 +1,59 @@
+"""The thread's entries in W3C baggage: ``orq.thread.id`` (or ``orq.thread.id.b64``) and
+``orq.thread.tags``, by the identity's rules (`_identity_baggage`), signed alike."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry.context import Context
+from pydantic import ValidationError
+
+from orq_otel._config import Settings
+from orq_otel._identity.baggage import Group, group_entries, id_entry, read_id, trusted, write_group
+from orq_otel._identity.keys import THREAD_PREFIX
+from orq_otel._identity.wire import decode_json, encode_json
+from orq_otel._log import exception_once, warn_once
+
+if TYPE_CHECKING:
+    from orq_otel._identity.thread import Thread
+
+THREAD = Group(THREAD_PREFIX, "thread")
+_TAGS_KEY = THREAD.key("tags")
+
+
+def write_thread(thread: Thread, settings: Settings, context: Context) -> Context:
+    key, value = id_entry(THREAD, thread.id)
+    entries = {key: value}
+    if thread.tags:
+        entries[_TAGS_KEY] = encode_json(list(thread.tags))
+    return write_group(THREAD, entries, settings, context)
+
+
+def read_thread(context: Context | None, settings: Settings) -> Thread | None:
+    """The thread another service put in baggage, or None. Never raises."""
+    try:
+        entries = group_entries(THREAD, context)
+        if not entries or not all(isinstance(value, str) for value in entries.values()):
+            return None
+        if not trusted(THREAD, entries, settings)[0]:
+            return None
+        return _decode(tuple(sorted(entries.items())))
+    except Exception:  # noqa: BLE001 - untrusted input must never break the caller
+        exception_once("thread-baggage-unexpected", "thread baggage could not be read; ignored")
+        return None
+
+
+@lru_cache(maxsize=1024)
+def _decode(items: tuple[tuple[str, str], ...]) -> Thread | None:
+    from orq_otel._identity.thread import Thread  # noqa: PLC0415 - the model imports this module
+
+    entries = dict(items)
+    try:
+        fields: dict[str, Any] = {"id": read_id(THREAD, entries)}
+        if _TAGS_KEY in entries:
+            fields["tags"] = decode_json(entries[_TAGS_KEY])
+        return Thread.model_validate(fields)
+    except (ValueError, ValidationError) as error:
+        warn_once("thread-baggage-invalid", "thread in baggage is invalid, ignored: %s", error)
+        return None

@@ -1,0 +1,83 @@
+"""The GenAI client metrics, created once per `instrument()`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from opentelemetry.metrics import Meter
+from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
+    GEN_AI_TOKEN_TYPE,
+    GenAiTokenTypeValues,
+)
+from opentelemetry.semconv._incubating.metrics.gen_ai_metrics import (
+    GEN_AI_CLIENT_OPERATION_DURATION,
+    GEN_AI_CLIENT_TOKEN_USAGE,
+)
+from opentelemetry.util.types import AttributeValue
+
+from orq_otel._names import CLIENT_COST, IDENTITY_OVERFLOW, IDENTITY_REJECTED
+
+if TYPE_CHECKING:  # a type only: importing orq_otel's call machinery at start-up costs time
+    from orq_otel._openai.attributes import Usage
+
+# Bucket boundaries the GenAI semantic conventions recommend for these two histograms.
+TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304,
+                 16777216, 67108864)  # fmt: skip
+DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24,
+                    20.48, 40.96, 81.92)  # fmt: skip
+
+
+_INPUT = {GEN_AI_TOKEN_TYPE: GenAiTokenTypeValues.INPUT.value}
+_OUTPUT = {GEN_AI_TOKEN_TYPE: GenAiTokenTypeValues.OUTPUT.value}
+
+
+class Instruments:
+    """`gen_ai.client.token.usage` and `gen_ai.client.operation.duration`."""
+
+    def __init__(self, meter: Meter) -> None:
+        self.token_usage = meter.create_histogram(
+            GEN_AI_CLIENT_TOKEN_USAGE,
+            unit="{token}",
+            description="Number of input and output tokens used.",
+            explicit_bucket_boundaries_advisory=list(TOKEN_BUCKETS),
+        )
+        self.duration = meter.create_histogram(
+            GEN_AI_CLIENT_OPERATION_DURATION,
+            unit="s",
+            description="GenAI operation duration.",
+            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
+        )
+        self.cost = meter.create_counter(
+            CLIENT_COST,
+            unit="{USD}",
+            description="Estimated cost of GenAI calls in US dollars (genai-prices).",
+        )
+        self.overflowed = meter.create_counter(
+            IDENTITY_OVERFLOW,
+            unit="{call}",
+            description="Calls whose identity was recorded on metrics as the overflow value "
+            "(more identities than metric_identity_limit).",
+        )
+        self.rejected = meter.create_counter(
+            IDENTITY_REJECTED,
+            unit="{identity}",
+            description="Identities in baggage not trusted (identity_secret set), by reason.",
+        )
+
+    def record(
+        self,
+        attributes: Mapping[str, AttributeValue],
+        seconds: float,
+        usage: Usage | None,
+        cost: float | None = None,
+    ) -> None:
+        self.duration.record(seconds, attributes)
+        if cost is not None:
+            self.cost.add(cost, attributes)
+        if usage is None:
+            return
+        if usage.input_tokens is not None:
+            self.token_usage.record(usage.input_tokens, {**attributes, **_INPUT})
+        if usage.output_tokens is not None:
+            self.token_usage.record(usage.output_tokens, {**attributes, **_OUTPUT})

@@ -1,0 +1,1 @@
+"""`orq-otel report`: usage and cost per identity, read from exported spans."""
