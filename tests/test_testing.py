@@ -10,8 +10,7 @@ import openai
 import pytest
 from conftest import MESSAGES
 
-from orq_otel import testing
-from orq_otel.testing import LocalOpenAIServer, MessageReply, RawReply, ToolCall
+from orq_otel.testing import LocalOpenAIServer, MessageReply, RawReply, ToolCall, _server
 
 WEATHER = ToolCall("get_weather", {"city": "Paris"}, id="call_1")
 
@@ -98,13 +97,13 @@ def test_replies_go_out_without_waiting_for_a_delayed_ack(
     # Headers and body are two writes: with Nagle's algorithm the body would wait for the
     # client's delayed ACK (about 40 ms a reply).
     seen: list[Any] = []
-    original = testing._Handler.setup
+    original = _server._Handler.setup
 
     def setup(handler: Any) -> None:
         original(handler)
         seen.append(handler.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
 
-    monkeypatch.setattr(testing._Handler, "setup", setup)
+    monkeypatch.setattr(_server._Handler, "setup", setup)
     with server.client() as client:  # a new connection, set up by the patched handler
         client.chat.completions.create(model="m", messages=MESSAGES)
     assert seen

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import weakref
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 from opentelemetry.context import Context, attach, create_key, detach, get_value, set_value
 
-from orq_otel._config import current_settings
+from orq_otel._config import Settings, current_settings
 from orq_otel._identity.identity_entries import read_identity, write_identity
 from orq_otel._identity.model import Identity, coerce_identity
 from orq_otel._identity.signing import Rejection
@@ -18,9 +19,21 @@ from orq_otel._log import exception_once
 # propagated fields go into baggage.
 _IDENTITY_KEY = create_key("orq_otel.identity")
 
-# Called with the identity each time a `use_identity` block is entered (IdentitySpanProcessor
-# uses it to tag the span in progress).
-on_identity_entered: list[Callable[[Identity], None]] = []
+
+class SpanTagger(Protocol):
+    """Tags the span in progress with an identity just set inside it (IdentitySpanProcessor)."""
+
+    def tag_current_span(self, identity: Identity) -> None: ...
+
+
+# Registered by each IdentitySpanProcessor when it is made (not at import): the server
+# span of a request starts before the application knows the user, and use_identity lets
+# them tag it.
+_span_taggers: weakref.WeakSet[SpanTagger] = weakref.WeakSet()
+
+
+def register_span_tagger(tagger: SpanTagger) -> None:
+    _span_taggers.add(tagger)
 
 
 def set_identity(identity: Identity | Mapping[str, Any], context: Context | None = None) -> Context:
@@ -41,29 +54,25 @@ def get_identity(context: Context | None = None) -> Identity | None:
     With `identity_secret` set, identity from baggage counts only if its signature verifies
     and has not expired; identity set in this process is always trusted.
     """
-    return identity_in_effect(context)[0]
+    return identity_in_effect(context, current_settings.get())[0]
 
 
-def identity_in_effect(context: Context | None = None) -> tuple[Identity | None, Rejection | None]:
+def identity_in_effect(
+    context: Context | None, settings: Settings
+) -> tuple[Identity | None, Rejection | None]:
     """The identity in effect, or why the one in baggage was not trusted."""
     in_process = get_value(_IDENTITY_KEY, context)
     if isinstance(in_process, Identity):
         return in_process, None
-    return read_identity(context, current_settings.get())
+    return read_identity(context, settings)
 
 
-def get_local_identity(context: Context | None = None) -> Identity | None:
-    """The identity set in this process only (trusted without question)."""
-    value = get_value(_IDENTITY_KEY, context)
-    return value if isinstance(value, Identity) else None
-
-
-def _notify(identity: Identity) -> None:
-    for listener in on_identity_entered:
+def _tag_current_span(identity: Identity) -> None:
+    for tagger in list(_span_taggers):
         try:
-            listener(identity)
-        except Exception:  # noqa: BLE001 - a listener of ours must not break the caller's block
-            exception_once(f"listener:{listener!r}", "orq_otel failed to tag the current span")
+            tagger.tag_current_span(identity)
+        except Exception:  # noqa: BLE001 - a tagger of ours must not break the caller's block
+            exception_once("span-tagger", "orq_otel failed to tag the current span")
 
 
 @contextmanager
@@ -79,7 +88,7 @@ def use_identity(
     resolved = coerce_identity(identity, fields)
     token = attach(set_identity(resolved))
     try:
-        _notify(resolved)
+        _tag_current_span(resolved)
         yield resolved
     finally:
         detach(token)

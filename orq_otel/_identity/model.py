@@ -1,4 +1,5 @@
-"""The `Identity` model: the end user an LLM call is made for, with orq.ai's limits."""
+"""The models: `Identity`, the end user an LLM call is made for, and `Thread`, the
+conversation it belongs to, with orq.ai's limits."""
 
 from __future__ import annotations
 
@@ -122,3 +123,26 @@ def coerce_identity(
     raise TypeError(
         f"identity must be an Identity, a mapping or None, not {type(identity).__name__}"
     )
+
+
+# --- the thread -----------------------------------------------------------------------
+
+MAX_THREAD_ID_LENGTH = 100
+MAX_THREAD_TAGS = 10
+
+ThreadId = Annotated[IdentityId, Field(max_length=MAX_THREAD_ID_LENGTH)]
+ThreadTags = Annotated[list[Text], Field(max_length=MAX_THREAD_TAGS)]
+
+
+class Thread(BaseModel):
+    """A conversation: ``id`` (1-100 characters) and ``tags`` (at most 10 strings)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+    id: ThreadId
+    tags: ThreadTags | None = None
+
+    @cached_property
+    def payload(self) -> Mapping[str, Any]:
+        """The thread as the orq router takes it, tags left out when there are none."""
+        return {"id": self.id, "tags": list(self.tags)} if self.tags else {"id": self.id}

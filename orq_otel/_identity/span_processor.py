@@ -7,17 +7,16 @@ baggage, with the same privacy rules as LLM spans: no e-mail unless `record_emai
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
 
 from orq_otel._config import current_settings
-from orq_otel._identity.context import get_identity, on_identity_entered
+from orq_otel._identity.attributes import IdentityAttributes
+from orq_otel._identity.context import get_identity, register_span_tagger
 from orq_otel._identity.model import Identity
 from orq_otel._names import IDENTITY_ID
-from orq_otel._openai.attributes import IdentityAttributes
 
 try:  # the SDK is an optional extra; the processor is only useful with it
     from opentelemetry.sdk.trace import SpanProcessor
@@ -37,7 +36,7 @@ class IdentitySpanProcessor(SpanProcessor):
         if record_email is None:
             record_email = current_settings.get().record_email
         self._attributes = IdentityAttributes(record_email)
-        _processors.add(self)
+        register_span_tagger(self)
 
     def on_start(self, span: Any, parent_context: Context | None = None) -> None:
         identity = get_identity(parent_context)
@@ -51,6 +50,16 @@ class IdentitySpanProcessor(SpanProcessor):
             return
         span.set_attributes(self._attributes.of(identity))
 
+    def tag_current_span(self, identity: Identity) -> None:
+        """Give the span in progress the identity that has just been set inside it.
+
+        The server span of a request starts before the application knows the user; without
+        this, the one span that stands for the whole request would be missing its identity.
+        """
+        span = trace.get_current_span()
+        if span.is_recording():
+            self.tag(span, identity)
+
     def on_end(self, span: Any) -> None:
         """Nothing to do: attributes are set when the span starts."""
 
@@ -59,24 +68,3 @@ class IdentitySpanProcessor(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
-
-
-# Processors alive in this process: `use_identity` asks them to tag the current span.
-_processors: weakref.WeakSet[IdentitySpanProcessor] = weakref.WeakSet()
-
-
-def tag_current_span(identity: Identity) -> None:
-    """Give the span in progress the identity that has just been set inside it.
-
-    The server span of a request starts before the application knows the user; without
-    this, the one span that stands for the whole request would be missing its identity.
-    """
-    if not _processors:
-        return
-    span = trace.get_current_span()
-    processor = next(iter(list(_processors)), None)
-    if processor is not None and span.is_recording():
-        processor.tag(span, identity)
-
-
-on_identity_entered.append(tag_current_span)

@@ -7,40 +7,16 @@ services continue it, sent to the orq router, recorded on spans as
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from functools import cached_property
-from typing import Annotated, Any
 
 from opentelemetry.context import Context, attach, create_key, detach, get_value, set_value
-from pydantic import BaseModel, ConfigDict, Field
 
-from orq_otel._config import current_settings
-from orq_otel._identity.model import IdentityId
+from orq_otel._config import Settings, current_settings
+from orq_otel._identity.model import Thread
 from orq_otel._identity.thread_entries import read_thread, write_thread
-from orq_otel._identity.values import Text
-
-MAX_THREAD_ID_LENGTH = 100
-MAX_THREAD_TAGS = 10
-
-ThreadId = Annotated[IdentityId, Field(max_length=MAX_THREAD_ID_LENGTH)]
-ThreadTags = Annotated[list[Text], Field(max_length=MAX_THREAD_TAGS)]
 
 _THREAD_KEY = create_key("orq_otel.thread")
-
-
-class Thread(BaseModel):
-    """A conversation: ``id`` (1-100 characters) and ``tags`` (at most 10 strings)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
-    id: ThreadId
-    tags: ThreadTags | None = None
-
-    @cached_property
-    def payload(self) -> Mapping[str, Any]:
-        """The thread as the orq router takes it, tags left out when there are none."""
-        return {"id": self.id, "tags": list(self.tags)} if self.tags else {"id": self.id}
 
 
 def set_thread(
@@ -70,10 +46,15 @@ def use_thread(thread_id: str, /, *, tags: Sequence[str] | None = None) -> Itera
 def get_thread(context: Context | None = None) -> Thread | None:
     """The thread in effect: set in this process, else received in baggage, else the
     conversation id that `opentelemetry-util-genai` keeps in the context, if any."""
+    return thread_in_effect(context, current_settings.get())
+
+
+def thread_in_effect(context: Context | None, settings: Settings) -> Thread | None:
+    """`get_thread()` with the settings of the instrumentation asking."""
     in_process = get_value(_THREAD_KEY, context)
     if isinstance(in_process, Thread):
         return in_process
-    received = read_thread(context, current_settings.get())
+    received = read_thread(context, settings)
     return received if received is not None else _ambient_conversation(context)
 
 

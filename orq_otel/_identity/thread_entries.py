@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from opentelemetry.context import Context
 from pydantic import ValidationError
@@ -12,11 +12,9 @@ from pydantic import ValidationError
 from orq_otel._config import Settings
 from orq_otel._identity.baggage import Group, group_entries, id_entry, read_id, trusted, write_group
 from orq_otel._identity.keys import THREAD_PREFIX
+from orq_otel._identity.model import Thread
 from orq_otel._identity.wire import decode_json, encode_json
 from orq_otel._log import exception_once, warn_once
-
-if TYPE_CHECKING:
-    from orq_otel._identity.thread import Thread
 
 THREAD = Group(THREAD_PREFIX, "thread")
 _TAGS_KEY = THREAD.key("tags")
@@ -46,8 +44,6 @@ def read_thread(context: Context | None, settings: Settings) -> Thread | None:
 
 @lru_cache(maxsize=1024)
 def _decode(items: tuple[tuple[str, str], ...]) -> Thread | None:
-    from orq_otel._identity.thread import Thread  # noqa: PLC0415 - the model imports this module
-
     entries = dict(items)
     try:
         fields: dict[str, Any] = {"id": read_id(THREAD, entries)}

@@ -9,9 +9,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from contextvars import Token
+from dataclasses import dataclass
 from functools import wraps
 from timeit import default_timer
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from opentelemetry import context, trace
 from opentelemetry.context import Context
@@ -28,7 +29,11 @@ from orq_otel._openai.attributes import (
     usage_attributes,
     usage_of,
 )
+from orq_otel._openai.cost import CostCalculator
+from orq_otel._openai.metric_attributes import MetricAttributes
+from orq_otel._openai.metrics import Instruments
 from orq_otel._openai.stream_observers import StreamObserver
+from orq_otel._openai.streams import ResultProxies
 
 _R = TypeVar("_R")
 # One lock for all calls: ending is rare next to the work around it, and a lock per call
@@ -57,8 +62,14 @@ def guarded(fallback: Callable[..., Any]) -> Callable[[Callable[..., _R]], Calla
     return decorate
 
 
-if TYPE_CHECKING:
-    from orq_otel._openai.telemetry import Telemetry
+@dataclass(frozen=True)
+class CallServices:
+    """What every call shares, made once per `instrument()`."""
+
+    instruments: Instruments
+    costs: CostCalculator
+    metric_attributes: MetricAttributes
+    proxies: ResultProxies
 
 
 class Call:
@@ -66,7 +77,7 @@ class Call:
 
     def __init__(
         self,
-        telemetry: Telemetry,
+        services: CallServices,
         span: Span,
         send_options: Any,
         common: Mapping[str, AttributeValue],
@@ -77,7 +88,7 @@ class Call:
         streamed: bool,
         links_router_trace: bool = False,
     ) -> None:
-        self.telemetry = telemetry
+        self.services = services
         self.span = span
         self.send_options = send_options  # the request options openai is given
         self.streamed = streamed
@@ -100,11 +111,11 @@ class Call:
     @guarded(lambda self, result: result)
     def finish(self, result: Any) -> Any:
         """Take the call's result; return what the caller gets (a proxy for streams)."""
-        types = self.telemetry.types
-        proxy = types.proxy_for(result, self)
+        proxies = self.services.proxies
+        proxy = proxies.proxy_for(result, self, self.streamed)
         if proxy is not None:
             return proxy
-        if types.is_eager_raw_response(result):
+        if proxies.is_eager_raw_response(result):
             try:
                 parsed = result.parse()  # cached by openai: the caller's parse() gets this object
             except Exception:  # noqa: BLE001 - the caller's own parse() will raise it to them
@@ -194,7 +205,7 @@ class Call:
             if isinstance(model, str)
         )
         provider = attributes.get(gen_ai.GEN_AI_PROVIDER_NAME)
-        return self.telemetry.costs.cost(str(provider), models, usage) if models else None
+        return self.services.costs.cost(str(provider), models, usage) if models else None
 
     def _claim_end(self) -> bool:
         """True for the one caller that gets to end the span (streams end from any thread)."""
@@ -210,9 +221,9 @@ class Call:
         try:
             self.span.end()
             seconds = default_timer() - self._started
-            extra = self.telemetry.metric_attributes.carried(extra) if extra else extra
+            extra = self.services.metric_attributes.carried(extra) if extra else extra
             attributes = {**self._metric_attributes, **extra} if extra else self._metric_attributes
-            self.telemetry.instruments.record(attributes, seconds, usage, cost)
+            self.services.instruments.record(attributes, seconds, usage, cost)
         except Exception:  # noqa: BLE001 - the boundary where our failures stop
             exception_once(
                 "internal:end_with", "orq_otel failed ending a span or recording metrics"

@@ -14,8 +14,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from orq_otel._identity.model import Identity
-from orq_otel._identity.thread import Thread
+from orq_otel._identity.model import Identity, Thread
 from orq_otel._log import warn_once
 from orq_otel._openai.request import OutgoingRequest
 

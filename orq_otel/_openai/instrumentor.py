@@ -72,7 +72,6 @@ def _telemetry(tracer: Tracer, instruments: Instruments, settings: Settings) -> 
     """What every call shares; built on the first call (see `_patches.live`)."""
     # The per-call machinery (identity, baggage, attributes, prices, streams) is imported
     # here rather than at start-up, which auto-instrumentation adds to every process.
-    from orq_otel._openai.openai_types import OpenAITypes  # noqa: PLC0415
     from orq_otel._openai.telemetry import Telemetry  # noqa: PLC0415
 
-    return Telemetry(tracer, instruments, settings, OpenAITypes())
+    return Telemetry(tracer, instruments, settings)

@@ -9,16 +9,26 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import wrapt
 
 if TYPE_CHECKING:
-    from orq_otel._openai.call import Call
-
     _Proxy = wrapt.ObjectProxy[Any]
 else:
     _Proxy = wrapt.ObjectProxy  # not subscriptable at run time before wrapt 2
+
+
+class Call(Protocol):
+    """What a proxy needs of its call (`orq_otel._openai.call.Call`)."""
+
+    def end(self, response: Any = None) -> None: ...
+
+    def fail(self, error: BaseException) -> None: ...
+
+    def observe_chunk(self, chunk: Any) -> bool: ...
+
+    def finish(self, result: Any) -> Any: ...
 
 
 class _EndsCallOnClose(_Proxy):
@@ -201,3 +211,40 @@ class AsyncRawResponseProxy(RawResponseProxy):
             return await self.__wrapped__.close()
         finally:
             self._self_call.end()
+
+
+# --- which proxy wraps which result ----------------------------------------------------
+
+
+class ResultProxies:
+    """Resolved once at `instrument()`; isinstance checks only on the per-call path."""
+
+    def __init__(self) -> None:
+        # Imported here, not at the top: importing orq_otel must not import openai.
+        import openai  # noqa: PLC0415
+        from openai._legacy_response import LegacyAPIResponse  # noqa: PLC0415
+        from openai._response import APIResponse, AsyncAPIResponse  # noqa: PLC0415
+
+        self._stream = openai.Stream
+        self._async_stream = openai.AsyncStream
+        self._legacy = LegacyAPIResponse
+        self._api_response = APIResponse
+        self._async_api_response = AsyncAPIResponse
+
+    def proxy_for(self, result: Any, call: Call, streamed: bool) -> Any:
+        """The proxy the caller gets instead of `result`, or None to return it as is."""
+        if isinstance(result, self._stream):
+            return StreamProxy(result, call)
+        if isinstance(result, self._async_stream):
+            return AsyncStreamProxy(result, call)
+        if isinstance(result, self._async_api_response):
+            return AsyncRawResponseProxy(result, call)
+        if isinstance(result, self._api_response):
+            return RawResponseProxy(result, call)
+        if isinstance(result, self._legacy) and streamed:
+            return RawResponseProxy(result, call)
+        return None
+
+    def is_eager_raw_response(self, result: Any) -> bool:
+        """`with_raw_response` without streaming: the body is read, parse() is cached."""
+        return isinstance(result, self._legacy)

@@ -12,14 +12,15 @@ from opentelemetry.trace import SpanKind, Tracer
 from opentelemetry.util.types import AttributeValue
 
 from orq_otel._config import Settings
+from orq_otel._identity.attributes import IdentityAttributes, thread_attributes
 from orq_otel._identity.context import identity_in_effect
-from orq_otel._identity.model import Identity
+from orq_otel._identity.model import Identity, Thread
 from orq_otel._identity.resolver import IdentityResolverCache
-from orq_otel._identity.thread import Thread, get_thread
+from orq_otel._identity.thread import thread_in_effect
 from orq_otel._log import exception_once
 from orq_otel._names import REJECTION_REASON
-from orq_otel._openai.attributes import IdentityAttributes, request_attributes, thread_attributes
-from orq_otel._openai.call import Call, guarded
+from orq_otel._openai.attributes import request_attributes
+from orq_otel._openai.call import Call, CallServices, guarded
 from orq_otel._openai.cost import CostCalculator
 from orq_otel._openai.endpoints import endpoint_of
 from orq_otel._openai.hosts import Route, RouteCache
@@ -32,9 +33,9 @@ from orq_otel._openai.injection import (
 )
 from orq_otel._openai.metric_attributes import MetricAttributes
 from orq_otel._openai.metrics import Instruments
-from orq_otel._openai.openai_types import OpenAITypes
 from orq_otel._openai.request import OutgoingRequest
 from orq_otel._openai.router_trace import trace_headers
+from orq_otel._openai.streams import ResultProxies
 
 
 @dataclass(frozen=True)
@@ -53,17 +54,18 @@ _NOBODY = Subject(None, False, None, False)
 class Telemetry:
     """What `instrument()` sets up once and every call shares."""
 
-    def __init__(
-        self, tracer: Tracer, instruments: Instruments, settings: Settings, types: OpenAITypes
-    ) -> None:
+    def __init__(self, tracer: Tracer, instruments: Instruments, settings: Settings) -> None:
         self.tracer = tracer
         self.instruments = instruments
         self.settings = settings
-        self.types = types
         self.routes = RouteCache(settings.inject_hosts)
-        self.costs = CostCalculator(settings.model_prices)
         self.identity_attributes = IdentityAttributes(settings.record_email)
-        self.metric_attributes = MetricAttributes(settings, instruments.overflowed)
+        self.services = CallServices(
+            instruments,
+            CostCalculator(settings.model_prices),
+            MetricAttributes(settings, instruments.overflowed),
+            ResultProxies(),
+        )
         self.resolver = (
             IdentityResolverCache(
                 settings.identity_resolver,
@@ -112,7 +114,7 @@ class Telemetry:
         return self.resolver.complete(identity)
 
     def _trusted_identity(self) -> Identity | None:
-        identity, rejection = identity_in_effect()
+        identity, rejection = identity_in_effect(None, self.settings)
         if rejection is not None:
             self.instruments.rejected.add(1, {REJECTION_REASON: rejection.value})
         return identity
@@ -122,7 +124,7 @@ class Telemetry:
     ) -> Subject:
         thread_given, thread = caller_thread(request)
         if not thread_given:
-            thread = get_thread()
+            thread = thread_in_effect(None, self.settings)
         return Subject(identity, identity_given, thread, thread_given)
 
     # --- the call --------------------------------------------------------------------
@@ -136,7 +138,7 @@ class Telemetry:
         span_attributes = {**common, **request_attributes(request.body)}
         identity, thread = subject.identity, subject.thread
         identity_id = identity.id if identity is not None else None
-        metric_attributes = self.metric_attributes.of(common, identity_id)
+        metric_attributes = self.services.metric_attributes.of(common, identity_id)
         if identity is not None:
             span_attributes.update(self.identity_attributes.of(identity))
         if thread is not None:
@@ -165,7 +167,7 @@ class Telemetry:
             if body or headers:
                 send_options = request.with_additions(body, headers)
         return Call(
-            self,
+            self.services,
             span,
             send_options,
             common,
