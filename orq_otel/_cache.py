@@ -11,7 +11,10 @@ _V = TypeVar("_V")
 
 
 class LruCache(Generic[_K, _V]):
-    """At most `size` entries. Reads take no lock: a stale miss only costs a recomputation."""
+    """At most `size` entries; the least recently stored (or, with `touch`, used) goes first.
+
+    Plain reads take no lock: a stale miss only costs a recomputation.
+    """
 
     def __init__(self, size: int) -> None:
         self._size = size
@@ -21,8 +24,14 @@ class LruCache(Generic[_K, _V]):
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: _K) -> _V | None:
-        return self._entries.get(key)
+    def get(self, key: _K, *, touch: bool = False) -> _V | None:
+        if not touch:
+            return self._entries.get(key)
+        with self._lock:
+            value = self._entries.get(key)
+            if value is not None:
+                self._entries.move_to_end(key)
+            return value
 
     def put(self, key: _K, value: _V) -> None:
         with self._lock:

@@ -16,7 +16,6 @@ never replaced.
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -27,6 +26,7 @@ from typing import Any
 from opentelemetry import metrics, trace
 
 from orq_otel._identity.span_processor import IdentitySpanProcessor
+from orq_otel._log import logger
 from orq_otel._openai.instrumentor import OrqInstrumentor
 
 ORQ_OTEL_ENDPOINT = "https://api.orq.ai/v2/otel"
@@ -35,7 +35,6 @@ DEFAULT_SHUTDOWN_TIMEOUT = 10.0
 # An export gives up after this long unless OTEL_EXPORTER_OTLP_*TIMEOUT says otherwise: a
 # shutdown flushes spans and then metrics, so both fit in DEFAULT_SHUTDOWN_TIMEOUT.
 DEFAULT_EXPORT_TIMEOUT = DEFAULT_SHUTDOWN_TIMEOUT / 2
-_logger = logging.getLogger("orq_otel")
 _lock = threading.Lock()
 _active: SetupHandle | None = None
 
@@ -84,7 +83,7 @@ def _within(timeout: float, steps: Sequence[Callable[[], Any]], what: str) -> bo
     thread.start()
     thread.join(timeout)
     if thread.is_alive():
-        _logger.warning(
+        logger.warning(
             "orq_otel: telemetry did not %s within %s s (is the collector reachable?); "
             "giving up on what is left",
             what,
@@ -111,7 +110,7 @@ def setup(
     global _active  # noqa: PLW0603 - the one setup per process
     with _lock:
         if _active is not None:
-            _logger.info("orq_otel.setup() already ran; returning its handle")
+            logger.info("orq_otel.setup() already ran; returning its handle")
             return _active
         env = os.environ if environ is None else environ
         handle = _build(service_name, env)
@@ -148,7 +147,7 @@ def _build(service_name: str | None, env: Mapping[str, str]) -> SetupHandle:
         return SetupHandle(existing_tracer, existing_meter, "none")
     owned: list[Any] = []
     if isinstance(existing_tracer, TracerProvider):
-        _logger.info("orq_otel.setup(): using the tracer provider the application installed")
+        logger.info("orq_otel.setup(): using the tracer provider the application installed")
         tracer_provider, destination = existing_tracer, "existing"
     else:
         resource = _resource(Resource, service_name, env)

@@ -19,43 +19,83 @@ from orq_otel._log import reset_once_logs
 from orq_otel.testing import LocalOpenAIServer
 
 ORQ_BASE_URL = "http://api.orq.ai/v3/router"
+# The local server counts words as tokens: what it reports for the calls below.
+PROMPT = "Say hello to the user"
+PROMPT_TOKENS = 5  # the words of PROMPT
+REPLY_TOKENS = 8  # the words of the local server's fixed reply
 CACHED_TOKENS = 3
 REASONING_TOKENS = 2
-MESSAGES: Any = [{"role": "user", "content": "Say hello to the user"}]
+MESSAGES: Any = [{"role": "user", "content": PROMPT}]
 
-# One call per instrumented endpoint; each works with a sync or an async client.
-CALLS: dict[str, Callable[..., Any]] = {
-    "chat": lambda client, **kw: client.chat.completions.create(
-        model="gpt-4o-mini", messages=MESSAGES, **kw
-    ),
-    "chat_parse": lambda client, **kw: client.chat.completions.parse(
-        model="gpt-4o-mini", messages=MESSAGES, **kw
-    ),
-    "completions": lambda client, **kw: client.completions.create(
-        model="gpt-3.5-turbo-instruct", prompt="Say hello to the user", **kw
-    ),
-    "embeddings": lambda client, **kw: client.embeddings.create(
-        model="text-embedding-3-small", input="Say hello to the user", **kw
-    ),
-    "responses": lambda client, **kw: client.responses.create(
-        model="gpt-4o-mini", input="Say hello to the user", **kw
-    ),
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One instrumented endpoint, as the tests call it (with a sync or an async client)."""
+
+    name: str
+    call: Callable[..., Any]
+    operation: str  # gen_ai.operation.name
+    model: str
+    streams: bool
+
+    @property
+    def span_name(self) -> str:
+        return f"{self.operation} {self.model}"
+
+
+ENDPOINTS = {
+    endpoint.name: endpoint
+    for endpoint in (
+        Endpoint(
+            "chat",
+            lambda client, **kw: client.chat.completions.create(
+                model="gpt-4o-mini", messages=MESSAGES, **kw
+            ),
+            "chat",
+            "gpt-4o-mini",
+            streams=True,
+        ),
+        Endpoint(
+            "chat_parse",
+            lambda client, **kw: client.chat.completions.parse(
+                model="gpt-4o-mini", messages=MESSAGES, **kw
+            ),
+            "chat",
+            "gpt-4o-mini",
+            streams=False,
+        ),
+        Endpoint(
+            "completions",
+            lambda client, **kw: client.completions.create(
+                model="gpt-3.5-turbo-instruct", prompt=PROMPT, **kw
+            ),
+            "text_completion",
+            "gpt-3.5-turbo-instruct",
+            streams=True,
+        ),
+        Endpoint(
+            "embeddings",
+            lambda client, **kw: client.embeddings.create(
+                model="text-embedding-3-small", input=PROMPT, **kw
+            ),
+            "embeddings",
+            "text-embedding-3-small",
+            streams=False,
+        ),
+        Endpoint(
+            "responses",
+            lambda client, **kw: client.responses.create(model="gpt-4o-mini", input=PROMPT, **kw),
+            "chat",
+            "gpt-4o-mini",
+            streams=True,
+        ),
+    )
 }
-STREAMING_CALLS = ("chat", "completions", "responses")
-OPERATIONS = {
-    "chat": "chat",
-    "chat_parse": "chat",
-    "completions": "text_completion",
-    "embeddings": "embeddings",
-    "responses": "chat",
-}
-SPAN_NAMES = {
-    "chat": "chat gpt-4o-mini",
-    "chat_parse": "chat gpt-4o-mini",
-    "completions": "text_completion gpt-3.5-turbo-instruct",
-    "embeddings": "embeddings text-embedding-3-small",
-    "responses": "chat gpt-4o-mini",
-}
+# Views of the one table above.
+CALLS = {name: endpoint.call for name, endpoint in ENDPOINTS.items()}
+STREAMING_CALLS = tuple(name for name, endpoint in ENDPOINTS.items() if endpoint.streams)
+# (endpoint, stream): every endpoint once, and every streaming endpoint streamed.
+CALL_CASES = [(name, False) for name in CALLS] + [(name, True) for name in STREAMING_CALLS]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import openai
 import pytest
-from conftest import CACHED_TOKENS, CALLS, MESSAGES, Telemetry
+from conftest import CACHED_TOKENS, CALLS, MESSAGES, PROMPT_TOKENS, REPLY_TOKENS, Telemetry
 from genai_prices import Usage as PricesUsage
 from genai_prices import calc_price
 from opentelemetry.sdk.metrics.export import NumberDataPoint
@@ -16,7 +16,7 @@ from orq_otel import use_identity
 from orq_otel._openai.attributes import Usage
 from orq_otel._openai.cost import PRICE_CACHE_SIZE, CostCalculator
 
-INPUT, OUTPUT = 5, 8  # what the local server reports for CALLS["chat"]
+INPUT, OUTPUT = PROMPT_TOKENS, REPLY_TOKENS  # what the local server reports for a call
 
 
 def genai_price(model: str, usage: Usage, provider: str | None = "openai") -> float:

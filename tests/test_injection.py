@@ -7,7 +7,7 @@ from typing import Any
 
 import openai
 import pytest
-from conftest import CALLS, ORQ_BASE_URL, STREAMING_CALLS, Telemetry
+from conftest import CALL_CASES, CALLS, ORQ_BASE_URL, Telemetry
 from opentelemetry import context, propagate
 
 from orq_otel import use_identity
@@ -56,7 +56,7 @@ async def test_async_orq_host_request_carries_the_identity(
 
 @pytest.mark.parametrize(
     ("endpoint", "stream"),
-    [(name, False) for name in CALLS] + [(name, True) for name in STREAMING_CALLS],
+    CALL_CASES,
 )
 def test_other_host_request_is_byte_identical_to_uninstrumented(
     telemetry: Telemetry,

@@ -6,7 +6,7 @@ import logging
 
 import openai
 import pytest
-from conftest import CALLS, Telemetry
+from conftest import CALLS, PROMPT_TOKENS, REPLY_TOKENS, Telemetry
 from opentelemetry.sdk.metrics.export import NumberDataPoint
 
 from orq_otel import use_identity
@@ -23,8 +23,8 @@ def test_token_usage_is_recorded_per_token_type_with_identity(
         CALLS["chat"](orq_client)
     points = {dict(p.attributes or {})["gen_ai.token.type"]: p for p in telemetry.points(TOKENS)}
     assert set(points) == {"input", "output"}
-    assert points["input"].sum == 5
-    assert points["output"].sum == 8
+    assert points["input"].sum == PROMPT_TOKENS
+    assert points["output"].sum == REPLY_TOKENS
     attributes = dict(points["input"].attributes or {})
     assert attributes["orq.identity.id"] == "user-1"
     assert attributes["gen_ai.operation.name"] == "chat"
@@ -105,7 +105,7 @@ def test_streamed_call_records_tokens_when_the_stream_ends(
     stream = CALLS["chat"](orq_client, stream=True)
     assert telemetry.points(TOKENS) == []
     list(stream)
-    assert {p.sum for p in telemetry.points(TOKENS)} == {5, 8}
+    assert {p.sum for p in telemetry.points(TOKENS)} == {PROMPT_TOKENS, REPLY_TOKENS}
 
 
 # --- cardinality ---------------------------------------------------------------------

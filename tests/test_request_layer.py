@@ -8,7 +8,7 @@ from typing import Any
 
 import openai
 import pytest
-from conftest import CALLS, MESSAGES, Telemetry
+from conftest import CALLS, MESSAGES, REPLY_TOKENS, Telemetry
 from openai._models import FinalRequestOptions
 from openai.types import CreateEmbeddingResponse
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
@@ -36,7 +36,7 @@ def test_client_post_is_traced_and_injected(
     attributes = dict(telemetry.only_span().attributes or {})
     assert attributes["orq.identity.id"] == "posted"
     assert attributes["gen_ai.response.id"] == completion.id
-    assert attributes["gen_ai.usage.output_tokens"] == 8
+    assert attributes["gen_ai.usage.output_tokens"] == REPLY_TOKENS
 
 
 def test_client_post_of_a_stream_is_traced_with_usage(
@@ -52,7 +52,7 @@ def test_client_post_of_a_stream_is_traced_with_usage(
     chunks = list(stream)
     assert all(chunk.usage is None for chunk in chunks)
     assert sent(server)["stream_options"] == {"include_usage": True}
-    assert (telemetry.only_span().attributes or {})["gen_ai.usage.output_tokens"] == 8
+    assert (telemetry.only_span().attributes or {})["gen_ai.usage.output_tokens"] == REPLY_TOKENS
 
 
 async def test_async_client_post_is_traced_and_injected(

@@ -12,7 +12,7 @@ from typing import Any
 
 import openai
 import pytest
-from conftest import CALLS, STREAMING_CALLS, Telemetry
+from conftest import CALL_CASES, CALLS, Telemetry
 from opentelemetry import context, propagate
 from opentelemetry.instrumentation.httpx import HTTPX2ClientInstrumentor, HTTPXClientInstrumentor
 from otlp_receiver import OTLPReceiver
@@ -21,7 +21,6 @@ from orq_otel import use_identity, use_thread
 from orq_otel.testing import LocalOpenAIServer
 
 HEADER = "X-ORQ-IDENTITY-ID"
-ENDPOINT_CASES = [(name, False) for name in CALLS] + [(name, True) for name in STREAMING_CALLS]
 
 
 def call(client: Any, endpoint: str, stream: bool, **kwargs: Any) -> Any:
@@ -36,7 +35,7 @@ def header(server: LocalOpenAIServer, name: str) -> str | None:
 # --- the identity header --------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("endpoint", "stream"), ENDPOINT_CASES)
+@pytest.mark.parametrize(("endpoint", "stream"), CALL_CASES)
 def test_orq_hosts_get_the_identity_header_beside_the_body(
     telemetry: Telemetry,
     server: LocalOpenAIServer,
@@ -50,7 +49,7 @@ def test_orq_hosts_get_the_identity_header_beside_the_body(
     assert server.requests[-1].identity == {"id": "user-123", "display_name": "Ada"}
 
 
-@pytest.mark.parametrize(("endpoint", "stream"), ENDPOINT_CASES)
+@pytest.mark.parametrize(("endpoint", "stream"), CALL_CASES)
 async def test_async_orq_hosts_get_the_identity_header(
     telemetry: Telemetry,
     server: LocalOpenAIServer,
@@ -90,7 +89,7 @@ def test_an_id_that_is_not_ascii_travels_in_the_body_only(
     assert server.requests[-1].identity == {"id": "用户-ü"}
 
 
-@pytest.mark.parametrize(("endpoint", "stream"), ENDPOINT_CASES)
+@pytest.mark.parametrize(("endpoint", "stream"), CALL_CASES)
 def test_other_hosts_get_no_header_and_no_trace_mark(
     telemetry: Telemetry,
     server: LocalOpenAIServer,
@@ -147,7 +146,7 @@ def linked(telemetry: Telemetry) -> None:
     telemetry.instrument(link_router_trace=True)
 
 
-@pytest.mark.parametrize(("endpoint", "stream"), ENDPOINT_CASES)
+@pytest.mark.parametrize(("endpoint", "stream"), CALL_CASES)
 def test_linked_calls_send_the_llm_spans_traceparent_with_orq_1(
     telemetry: Telemetry,
     server: LocalOpenAIServer,

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import REPLY_TOKENS
 from otlp_receiver import OTLPReceiver, attributes_of
 
 # Each scenario runs in its own process: OpenTelemetry's global providers are set-once.
@@ -67,7 +68,7 @@ def test_with_orq_api_key_spans_go_to_orq_with_bearer_auth(tmp_path: Path) -> No
     attributes = attributes_of(span)
     assert attributes["orq.identity.id"] == "user-42"
     assert attributes["orq.identity.display_name"] == "Ada"
-    assert attributes["gen_ai.usage.output_tokens"] == 8
+    assert attributes["gen_ai.usage.output_tokens"] == REPLY_TOKENS
 
 
 def test_standard_otlp_settings_win_over_orq(tmp_path: Path) -> None:

@@ -10,9 +10,8 @@ import pytest
 from conftest import (
     CACHED_TOKENS,
     CALLS,
-    OPERATIONS,
+    ENDPOINTS,
     REASONING_TOKENS,
-    SPAN_NAMES,
     Telemetry,
 )
 from opentelemetry.trace import SpanKind, StatusCode
@@ -31,10 +30,10 @@ def test_each_endpoint_gets_one_client_span_with_genai_attributes(
     result = CALLS[endpoint](orq_client)
     span = telemetry.only_span()
     attributes = dict(span.attributes or {})
-    assert span.name == SPAN_NAMES[endpoint]
+    assert span.name == ENDPOINTS[endpoint].span_name
     assert span.kind is SpanKind.CLIENT
     assert span.status.status_code is StatusCode.UNSET
-    assert attributes["gen_ai.operation.name"] == OPERATIONS[endpoint]
+    assert attributes["gen_ai.operation.name"] == ENDPOINTS[endpoint].operation
     assert attributes["gen_ai.provider.name"] == "orq"
     assert attributes["gen_ai.request.model"] == span.name.split(" ")[1]
     assert attributes["gen_ai.response.model"] == result.model

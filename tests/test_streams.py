@@ -8,7 +8,7 @@ from typing import Any
 
 import openai
 import pytest
-from conftest import CALLS, ORQ_BASE_URL, STREAMING_CALLS, Telemetry
+from conftest import CALLS, ORQ_BASE_URL, PROMPT_TOKENS, REPLY_TOKENS, STREAMING_CALLS, Telemetry
 from opentelemetry.trace import StatusCode
 
 from orq_otel import use_identity
@@ -49,8 +49,8 @@ def test_orq_stream_records_tokens_the_caller_did_not_ask_for(
     chunks = list(CALLS[endpoint](orq_client, stream=True))
     assert all(chunk.usage is None for chunk in chunks)
     attributes = dict(telemetry.only_span().attributes or {})
-    assert attributes["gen_ai.usage.input_tokens"] == 5
-    assert attributes["gen_ai.usage.output_tokens"] == 8
+    assert attributes["gen_ai.usage.input_tokens"] == PROMPT_TOKENS
+    assert attributes["gen_ai.usage.output_tokens"] == REPLY_TOKENS
     assert attributes["gen_ai.response.finish_reasons"] == ("stop",)
     assert attributes["gen_ai.response.id"] == chunks[0].id
     time_to_first_chunk = attributes["gen_ai.response.time_to_first_chunk"]
@@ -64,8 +64,8 @@ def test_caller_asking_for_usage_still_gets_the_usage_chunk(
     chunks = list(CALLS["chat"](orq_client, stream=True, stream_options={"include_usage": True}))
     assert chunks[-1].choices == []
     assert chunks[-1].usage is not None
-    assert chunks[-1].usage.prompt_tokens == 5
-    assert (telemetry.only_span().attributes or {})["gen_ai.usage.input_tokens"] == 5
+    assert chunks[-1].usage.prompt_tokens == PROMPT_TOKENS
+    assert (telemetry.only_span().attributes or {})["gen_ai.usage.input_tokens"] == PROMPT_TOKENS
 
 
 def test_other_host_stream_without_usage_records_no_tokens(
@@ -82,7 +82,7 @@ def test_other_host_stream_records_usage_when_the_server_sends_it(
     telemetry: Telemetry, plain_client: openai.OpenAI
 ) -> None:
     list(CALLS["chat"](plain_client, stream=True, stream_options={"include_usage": True}))
-    assert (telemetry.only_span().attributes or {})["gen_ai.usage.output_tokens"] == 8
+    assert (telemetry.only_span().attributes or {})["gen_ai.usage.output_tokens"] == REPLY_TOKENS
 
 
 def test_responses_stream_records_usage_from_the_completed_event(
@@ -91,7 +91,7 @@ def test_responses_stream_records_usage_from_the_completed_event(
     events = list(CALLS["responses"](plain_client, stream=True))
     attributes = dict(telemetry.only_span().attributes or {})
     assert attributes["gen_ai.response.id"] == events[-1].response.id
-    assert attributes["gen_ai.usage.input_tokens"] == 5
+    assert attributes["gen_ai.usage.input_tokens"] == PROMPT_TOKENS
     assert attributes["gen_ai.response.finish_reasons"] == ("completed",)
 
 
@@ -126,7 +126,7 @@ def test_stream_iterated_without_a_name_records_the_whole_stream(
         assert telemetry.spans() == []
     attributes = dict(telemetry.only_span().attributes or {})
     assert chunks > 1
-    assert attributes["gen_ai.usage.output_tokens"] == 8
+    assert attributes["gen_ai.usage.output_tokens"] == REPLY_TOKENS
     assert attributes["gen_ai.response.finish_reasons"] == ("stop",)
 
 
@@ -217,7 +217,7 @@ async def test_async_orq_stream_gives_caller_exactly_the_uninstrumented_chunks(
     received = [chunk async for chunk in stream]
     assert without_ids(received) == without_ids(expected)
     attributes = dict(telemetry.only_span().attributes or {})
-    assert attributes["gen_ai.usage.output_tokens"] == 8
+    assert attributes["gen_ai.usage.output_tokens"] == REPLY_TOKENS
 
 
 async def test_async_stream_closed_early_ends_span(
@@ -257,7 +257,7 @@ def test_responses_stream_helper_gives_final_response_and_one_span(
     assert final.output_text == "Hello from the local model, offline and private."
     attributes = dict(telemetry.only_span().attributes or {})
     assert attributes["gen_ai.response.id"] == final.id
-    assert attributes["gen_ai.usage.output_tokens"] == 8
+    assert attributes["gen_ai.usage.output_tokens"] == REPLY_TOKENS
 
 
 def test_responses_stream_cut_short_reports_no_finish_reason(

@@ -7,7 +7,7 @@ from typing import Any
 
 import openai
 import pytest
-from conftest import CALLS, STREAMING_CALLS, Telemetry
+from conftest import CALL_CASES, CALLS, Telemetry
 from opentelemetry import context, propagate
 from opentelemetry.context import Context
 from opentelemetry.util.genai._conversation_context import with_conversation_id
@@ -101,7 +101,7 @@ def test_util_genai_conversation_id_is_honoured_when_no_thread_is_set(
 
 @pytest.mark.parametrize(
     ("endpoint", "stream"),
-    [(name, False) for name in CALLS] + [(name, True) for name in STREAMING_CALLS],
+    CALL_CASES,
 )
 def test_orq_hosts_get_the_thread_and_spans_carry_it(
     telemetry: Telemetry,

@@ -10,7 +10,7 @@ from typing import Any
 import openai
 import pydantic
 import pytest
-from conftest import CALLS, ORQ_BASE_URL, STREAMING_CALLS, Telemetry
+from conftest import CALLS, ORQ_BASE_URL, PROMPT_TOKENS, REPLY_TOKENS, STREAMING_CALLS, Telemetry
 
 from orq_otel import use_identity
 from orq_otel.testing import LocalOpenAIServer
@@ -52,7 +52,7 @@ def test_raw_response_call_is_injected_traced_and_parses(
     assert parsed is response.parse()
     attributes = dict(telemetry.only_span().attributes or {})
     assert attributes["orq.identity.id"] == "raw-user"
-    assert attributes["gen_ai.usage.input_tokens"] == 5
+    assert attributes["gen_ai.usage.input_tokens"] == PROMPT_TOKENS
     assert attributes["gen_ai.response.model"] == parsed.model
 
 
@@ -131,7 +131,7 @@ async def test_async_streaming_response_of_a_stream_is_traced(
     async with streaming("chat")(async_orq_client, stream=True, stream_options=options) as response:
         chunks = [chunk async for chunk in await response.parse()]
     assert chunks
-    assert (telemetry.only_span().attributes or {})["gen_ai.usage.output_tokens"] == 8
+    assert (telemetry.only_span().attributes or {})["gen_ai.usage.output_tokens"] == REPLY_TOKENS
 
 
 def test_raw_stream_parsed_in_one_expression_keeps_its_span_until_the_end(
@@ -143,7 +143,7 @@ def test_raw_stream_parsed_in_one_expression_keeps_its_span_until_the_end(
     assert telemetry.spans() == []
     list(stream)
     attributes = dict(telemetry.only_span().attributes or {})
-    assert attributes["gen_ai.usage.output_tokens"] == 8
+    assert attributes["gen_ai.usage.output_tokens"] == REPLY_TOKENS
     assert attributes["gen_ai.response.finish_reasons"] == ("stop",)
 
 

@@ -23,7 +23,6 @@ import os
 import threading
 import time
 import weakref
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -31,6 +30,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from orq_otel._cache import LruCache
 from orq_otel._identity.model import Identity
 from orq_otel._log import exception_once, warn_once
 
@@ -58,13 +58,13 @@ class IdentityResolverCache:
     ) -> None:
         self._resolver = resolver
         self._ttl = ttl
-        self._size = size
         self._timeout = timeout
         self._clock = clock
         self._max_in_flight = max_in_flight
-        self._entries: OrderedDict[str, tuple[float, Identity | None]] = OrderedDict()
-        self._merged: OrderedDict[tuple[int, int], tuple[Identity, Identity, Identity]] = (
-            OrderedDict()
+        # id -> (expiry, resolved identity or None); least recently used go first.
+        self._entries: LruCache[str, tuple[float, Identity | None]] = LruCache(size)
+        self._merged: LruCache[tuple[int, int], tuple[Identity, Identity, Identity]] = LruCache(
+            _MERGED_CACHE_SIZE
         )
         self._reset_flights()
         _caches.add(self)
@@ -111,28 +111,19 @@ class IdentityResolverCache:
     # --- cache ---------------------------------------------------------------------------
 
     def _lookup(self, identity_id: str) -> tuple[bool, Identity | None]:
-        with self._lock:
-            entry = self._entries.get(identity_id)
-            if entry is None or entry[0] <= self._clock():
-                return False, None
-            self._entries.move_to_end(identity_id)
-            return True, entry[1]
+        entry = self._entries.get(identity_id, touch=True)
+        if entry is None or entry[0] <= self._clock():
+            return False, None
+        return True, entry[1]
 
     def _store(self, identity_id: str, resolved: Identity | None, ttl: float) -> None:
-        with self._lock:
-            self._store_locked(identity_id, resolved, ttl)
-
-    def _store_locked(self, identity_id: str, resolved: Identity | None, ttl: float) -> None:
-        self._entries[identity_id] = (self._clock() + ttl, resolved)
-        self._entries.move_to_end(identity_id)
-        while len(self._entries) > self._size:
-            self._entries.popitem(last=False)
+        self._entries.put(identity_id, (self._clock() + ttl, resolved))
 
     def _timed_out(self, identity_id: str) -> None:
         """Cache the timeout like a failure, unless the answer came meanwhile."""
         with self._lock:
             if identity_id in self._in_flight:  # still going: its answer will replace this
-                self._store_locked(identity_id, None, min(self._ttl, FAILURE_TTL))
+                self._store(identity_id, None, min(self._ttl, FAILURE_TTL))
         self._warn_timeout()
 
     # --- single flight -------------------------------------------------------------------
@@ -193,7 +184,7 @@ class IdentityResolverCache:
             resolved, failed = _as_identity(identity_id, result)
         with self._lock:
             ttl = min(self._ttl, FAILURE_TTL) if failed else self._ttl
-            self._store_locked(identity_id, resolved, ttl)
+            self._store(identity_id, resolved, ttl)
             if self._in_flight.get(identity_id) is future:
                 del self._in_flight[identity_id]
         future.set_result(resolved)
@@ -219,10 +210,7 @@ class IdentityResolverCache:
         except ValidationError:  # e.g. metadata keys over the limit once combined
             warn_once("resolver-merge", "resolved identity fields could not be merged; unused")
             merged = identity
-        with self._lock:
-            self._merged[key] = (identity, resolved, merged)
-            if len(self._merged) > _MERGED_CACHE_SIZE:
-                self._merged.popitem(last=False)
+        self._merged.put(key, (identity, resolved, merged))
         return merged
 
 

@@ -10,7 +10,7 @@ import openai
 import pytest
 import worker
 from backends import Phoenix, running_phoenix, running_prometheus
-from conftest import ORQ_BASE_URL
+from conftest import MESSAGES, ORQ_BASE_URL, PROMPT_TOKENS, REPLY_TOKENS
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
@@ -37,9 +37,7 @@ def send_llm_call(exporter: SpanExporter, client: openai.OpenAI, identity_id: st
     instrumentor.instrument(tracer_provider=provider)
     try:
         with use_identity(id=identity_id, display_name="Ada", tags=["pro"]):
-            client.chat.completions.create(
-                model="gpt-4o-mini", messages=[{"role": "user", "content": "Say hello to the user"}]
-            )
+            client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     finally:
         instrumentor.uninstrument()
         provider.shutdown()
@@ -64,8 +62,8 @@ def test_phoenix_stores_the_llm_span_with_identity_and_tokens(
     assert stored["name"] == "chat gpt-4o-mini"
     assert attributes["orq.identity.id"] == identity_id
     assert attributes["orq.identity.display_name"] == "Ada"
-    assert attributes["gen_ai.usage.input_tokens"] == 5
-    assert attributes["gen_ai.usage.output_tokens"] == 8
+    assert attributes["gen_ai.usage.input_tokens"] == PROMPT_TOKENS
+    assert attributes["gen_ai.usage.output_tokens"] == REPLY_TOKENS
     assert attributes["gen_ai.provider.name"] == "orq"
 
 

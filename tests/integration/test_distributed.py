@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import gateway
 import pytest
 import worker
-from conftest import ORQ_BASE_URL
+from conftest import ORQ_BASE_URL, REPLY_TOKENS
 from opentelemetry import trace
 from opentelemetry.instrumentation import httpx as httpx_instrumentation
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
@@ -110,7 +110,7 @@ def test_identity_set_at_the_gateway_reaches_the_router(
 ) -> None:
     status, reply = ask(services, "token-ada")
     assert status == 200
-    assert reply["output_tokens"] == 8
+    assert reply["output_tokens"] == REPLY_TOKENS
     sent = server.requests[-1]
     assert sent.host == "api.orq.ai"
     # The propagated fields crossed the hop; the e-mail stays in the gateway process.

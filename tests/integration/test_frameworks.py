@@ -14,7 +14,7 @@ from typing import Any
 
 import pydantic
 import pytest
-from conftest import Telemetry
+from conftest import REPLY_TOKENS, Telemetry
 
 from orq_otel import use_identity
 from orq_otel.testing import LocalOpenAIServer, MessageReply, ToolCall
@@ -55,7 +55,7 @@ def test_litellm_completion_is_traced_and_injected(
     assert server.requests[-1].json["orq"] == {"identity": {"id": "user-litellm"}}
     attributes = llm_span(orq_local)
     assert attributes["orq.identity.id"] == "user-litellm"
-    assert attributes["gen_ai.usage.output_tokens"] == 8
+    assert attributes["gen_ai.usage.output_tokens"] == REPLY_TOKENS
 
 
 def test_litellm_stream_is_one_span_with_usage_when_asked(
@@ -72,7 +72,7 @@ def test_litellm_stream_is_one_span_with_usage_when_asked(
     assert text == "Hello from the local model, offline and private."
     attributes = llm_span(orq_local)
     assert attributes["gen_ai.request.stream"] is True
-    assert attributes["gen_ai.usage.output_tokens"] == 8
+    assert attributes["gen_ai.usage.output_tokens"] == REPLY_TOKENS
 
 
 async def test_litellm_acompletion_keeps_the_callers_identity(
