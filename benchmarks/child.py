@@ -297,6 +297,8 @@ def floor_work(tracer_provider: Any, meter_provider: Any) -> Callable[[], None]:
     instruments: dict[str, Callable[..., None]] = {}
     recorders: list[tuple[Callable[..., None], float, Any]] = []
     for metric, value, attributes in points:
+        if metric.name == "orq.client.cost":
+            continue  # summed by orq-otel and observed at collection: no SDK work per call
         if metric.name not in instruments:
             point = metric.data.data_points[0]
             instruments[metric.name] = (

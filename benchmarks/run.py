@@ -35,7 +35,7 @@ CHILD = Path(__file__).with_name("child.py")
 CONFIGS = {
     "none": "no tracing",
     "sdk": "SDK, no instrumentor",
-    "floor": "SDK floor (orq-otel's span + 4 points, no openai)",
+    "floor": "SDK floor (orq-otel's span + 3 points, no openai)",
     "floor-in-context": "SDK floor in context (after each openai call)",
     "orq": "orq-otel",
     "openai-v2": "opentelemetry-instrumentation-openai-v2",

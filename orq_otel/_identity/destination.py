@@ -17,6 +17,10 @@ LLM_CALLS = (LLM_CALL, LLM_CALL_LINKED)
 destination: ContextVar[str | None] = ContextVar("orq_otel.destination", default=None)
 
 
+def in_llm_call() -> bool:
+    return destination.get() in LLM_CALLS
+
+
 def toward(host: str) -> Token[str | None] | None:
     """Note the host a request goes to; an enclosing openai call keeps its mark."""
     if destination.get() in LLM_CALLS:

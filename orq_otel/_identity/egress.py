@@ -28,7 +28,7 @@ from opentelemetry import baggage
 from opentelemetry.context import Context
 
 from orq_otel._config import current_settings
-from orq_otel._identity.destination import LLM_CALLS, back, destination, toward
+from orq_otel._identity.destination import LLM_CALLS, back, destination, in_llm_call, toward
 from orq_otel._identity.header import is_entry_header_ours, members_without
 from orq_otel._identity.keys import is_guarded_key
 from orq_otel._log import exception_once
@@ -160,6 +160,8 @@ def _filter_headers(headers: MutableMapping[str, Any], host: str) -> None:
 
 def _sync_send(host_of: Callable[[tuple[Any, ...], Any, Any], str]) -> Callable[..., Any]:
     def send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: Any) -> Any:
+        if in_llm_call():  # an openai call keeps its mark: no host to work out
+            return wrapped(*args, **kwargs)
         token = toward(host_of(args, kwargs, instance))
         try:
             return wrapped(*args, **kwargs)
@@ -173,6 +175,8 @@ def _async_send(host_of: Callable[[tuple[Any, ...], Any, Any], str]) -> Callable
     async def send(
         wrapped: Callable[..., Awaitable[Any]], instance: Any, args: tuple[Any, ...], kwargs: Any
     ) -> Any:
+        if in_llm_call():
+            return await wrapped(*args, **kwargs)
         token = toward(host_of(args, kwargs, instance))
         try:
             return await wrapped(*args, **kwargs)

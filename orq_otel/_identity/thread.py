@@ -7,6 +7,7 @@ services continue it, sent to the orq router, recorded on spans as
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -68,12 +69,17 @@ def _ambient_conversation(context: Context | None) -> Thread | None:
         return None
 
 
+# util-genai keeps the conversation id of an agent run in the context under a key of its
+# own, readable only through its (private) module.
+_UTIL_GENAI_CONTEXT = "opentelemetry.util.genai._conversation_context"
+
+
 def _util_genai_conversation_id(context: Context | None) -> str | None:
-    try:  # an optional package, and its module is private: look, never require
-        from opentelemetry.util.genai._conversation_context import (  # noqa: PLC0415
-            get_ambient_conversation_id,
-        )
-    except ImportError:
+    # Only if the application loaded util-genai: nothing else can have set the id, and the
+    # check must cost nothing on every call.
+    module = sys.modules.get(_UTIL_GENAI_CONTEXT)
+    reader = getattr(module, "get_ambient_conversation_id", None)
+    if reader is None:
         return None
-    conversation_id = get_ambient_conversation_id(context)
+    conversation_id = reader(context)
     return conversation_id if isinstance(conversation_id, str) else None

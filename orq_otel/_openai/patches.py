@@ -19,6 +19,8 @@ from orq_otel._identity.destination import LLM_CALL, LLM_CALL_LINKED, destinatio
 from orq_otel._log import exception_once
 
 if TYPE_CHECKING:
+    from orq_otel._openai.call import Call
+    from orq_otel._openai.request import OutgoingRequest
     from orq_otel._openai.telemetry import Telemetry
 
 
@@ -95,36 +97,25 @@ def sync_request(
     # No baggage of ours goes to an LLM host: the orq router gets the identity in the body.
     mark = destination.set(LLM_CALL)
     try:
-        return _sync_request(wrapped, instance, args, kwargs)
+        telemetry = live.get()
+        request = _request_of(telemetry, args, kwargs)
+        if telemetry is None or request is None:
+            return wrapped(*args, **kwargs)
+        call = telemetry.start(request, instance, telemetry.subject(request))
+        if call is None:
+            return wrapped(*args, **kwargs)
+        args, kwargs = _prepared(call, request, args, kwargs)
+        token = call.activate()
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as error:
+            call.fail(error)
+            raise
+        finally:
+            context.detach(token)
+        return call.finish(result)
     finally:
         destination.reset(mark)
-
-
-def _sync_request(
-    wrapped: Wrapped, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
-    telemetry = live.get()
-    if telemetry is None:
-        return wrapped(*args, **kwargs)
-    request = telemetry.request(_options_in(args, kwargs), kwargs.get("stream") is True)
-    if request is None:
-        return wrapped(*args, **kwargs)
-    call = telemetry.start(request, instance, telemetry.subject(request))
-    if call is None:
-        return wrapped(*args, **kwargs)
-    if call.send_options is not request.options:
-        args, kwargs = _with_options(args, kwargs, call.send_options)
-    if call.links_router_trace:
-        destination.set(LLM_CALL_LINKED)  # undone with the openai-call mark
-    token = call.activate()
-    try:
-        result = wrapped(*args, **kwargs)
-    except BaseException as error:
-        call.fail(error)
-        raise
-    finally:
-        context.detach(token)
-    return call.finish(result)
 
 
 async def async_request(
@@ -133,41 +124,52 @@ async def async_request(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> Any:
+    # One coroutine, not two: every await level costs each call a frame.
     mark = destination.set(LLM_CALL)  # as in sync_request
     try:
-        return await _async_request(wrapped, instance, args, kwargs)
+        telemetry = live.get()
+        request = _request_of(telemetry, args, kwargs)
+        if telemetry is None or request is None:
+            return await wrapped(*args, **kwargs)
+        subject = (
+            await telemetry.subject_async(request)
+            if telemetry.resolver is not None  # an async resolver runs on this loop
+            else telemetry.subject(request)
+        )
+        call = telemetry.start(request, instance, subject)
+        if call is None:
+            return await wrapped(*args, **kwargs)
+        args, kwargs = _prepared(call, request, args, kwargs)
+        token = call.activate()
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as error:
+            call.fail(error)
+            raise
+        finally:
+            context.detach(token)
+        return call.finish(result)
     finally:
         destination.reset(mark)
 
 
-async def _async_request(
-    wrapped: Callable[..., Awaitable[Any]],
-    instance: Any,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-) -> Any:
-    telemetry = live.get()
+def _request_of(
+    telemetry: Telemetry | None, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> OutgoingRequest | None:
     if telemetry is None:
-        return await wrapped(*args, **kwargs)
-    request = telemetry.request(_options_in(args, kwargs), kwargs.get("stream") is True)
-    if request is None:
-        return await wrapped(*args, **kwargs)
-    call = telemetry.start(request, instance, await telemetry.subject_async(request))
-    if call is None:
-        return await wrapped(*args, **kwargs)
-    if call.send_options is not request.options:
-        args, kwargs = _with_options(args, kwargs, call.send_options)
+        return None
+    return telemetry.request(_options_in(args, kwargs), kwargs.get("stream") is True)
+
+
+def _prepared(
+    call: Call, request: OutgoingRequest, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The arguments with our options, and the destination marked for router linking."""
     if call.links_router_trace:
         destination.set(LLM_CALL_LINKED)  # undone with the openai-call mark
-    token = call.activate()
-    try:
-        result = await wrapped(*args, **kwargs)
-    except BaseException as error:
-        call.fail(error)
-        raise
-    finally:
-        context.detach(token)
-    return call.finish(result)
+    if call.send_options is request.options:
+        return args, kwargs
+    return _with_options(args, kwargs, call.send_options)
 
 
 def wrapper_for(patch: Patch) -> Callable[..., Any]:
