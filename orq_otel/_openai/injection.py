@@ -30,6 +30,14 @@ def _caller_orq(body: Mapping[str, Any]) -> Mapping[str, Any]:
     return orq if isinstance(orq, Mapping) else {}
 
 
+def names_nobody(request: OutgoingRequest) -> bool:
+    """Whether the caller's body names no identity and no thread (the common case: cheap)."""
+    body = request.body
+    if "orq" in body:
+        return False
+    return not (request.endpoint.top_level_orq_fields and ("identity" in body or "thread" in body))
+
+
 def _given(request: OutgoingRequest, field: str) -> Any:
     """The caller's value for `identity` / `thread`, wherever this endpoint takes it."""
     body = request.body

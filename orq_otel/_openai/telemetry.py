@@ -30,6 +30,7 @@ from orq_otel._openai.injection import (
     caller_identity,
     caller_thread,
     header_additions,
+    names_nobody,
 )
 from orq_otel._openai.metric_attributes import MetricAttributes
 from orq_otel._openai.metrics import Instruments
@@ -90,6 +91,9 @@ class Telemetry:
     @guarded(lambda self, request: _NOBODY)
     def subject(self, request: OutgoingRequest) -> Subject:
         """The caller's identity and thread from the body, else those in effect."""
+        if names_nobody(request):
+            identity = self._completed(self._trusted_identity())
+            return Subject(identity, False, thread_in_effect(None, self.settings), False)
         identity_given, identity = caller_identity(request)
         if not identity_given:
             identity = self._completed(self._trusted_identity())
