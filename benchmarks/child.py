@@ -149,11 +149,13 @@ class CountingExporter:
 
     def __init__(self) -> None:
         self.count = 0
+        self.with_identity = 0  # spans carrying orq.identity.id: orq-otel's must all do
 
     def export(self, spans: Sequence[Any]) -> Any:
         from opentelemetry.sdk.trace.export import SpanExportResult
 
         self.count += len(spans)
+        self.with_identity += sum("orq.identity.id" in (span.attributes or {}) for span in spans)
         return SpanExportResult.SUCCESS
 
     def shutdown(self) -> None:
@@ -375,6 +377,9 @@ def run_scenarios(
         if exporter is not None:
             spans = exporter.count - before
             result["spans_per_call"][name] = round(spans / (total * repeats), 3)
+    if config == "orq" and exporter is not None:
+        # The identity must be in effect for every call: otherwise its work goes untimed.
+        assert exporter.with_identity == exporter.count, "orq-otel spans without the identity"
     return result
 
 
@@ -403,9 +408,13 @@ def main() -> None:
         return
     instrument(options.config, providers[0], providers[1])
     if options.config == "orq":
-        from orq_otel import use_identity
+        from opentelemetry import context
 
-        use_identity(IDENTITY).__enter__()  # in effect for every call of this process
+        from orq_otel import set_identity
+
+        # In effect for every call of this process. (Not `use_identity(...).__enter__()`:
+        # the dropped context manager would be collected and detach it at once.)
+        context.attach(set_identity(IDENTITY))
     print(json.dumps(run_scenarios(options.config, providers, options.calls, options.repeats)))
     sys.stdout.flush()
 

@@ -163,6 +163,23 @@ def test_linked_calls_send_the_llm_spans_traceparent_with_orq_1(
     assert server.requests[-1].continues_trace
 
 
+@pytest.mark.parametrize(("endpoint", "stream"), CALL_CASES)
+async def test_async_linked_calls_send_the_llm_spans_traceparent_with_orq_1(
+    telemetry: Telemetry,
+    server: LocalOpenAIServer,
+    async_orq_client: openai.AsyncOpenAI,
+    endpoint: str,
+    stream: bool,
+) -> None:
+    linked(telemetry)
+    result = await CALLS[endpoint](async_orq_client, **({"stream": True} if stream else {}))
+    if stream:
+        _ = [item async for item in result]
+    span = telemetry.only_span()
+    assert (header(server, "traceparent") or "").split("-")[2] == f"{span.context.span_id:016x}"
+    assert server.requests[-1].continues_trace
+
+
 def test_orq_1_is_merged_into_the_members_already_there(
     telemetry: Telemetry, server: LocalOpenAIServer, orq_client: openai.OpenAI
 ) -> None:

@@ -121,12 +121,20 @@ def test_orq_hosts_get_the_thread_and_spans_carry_it(
     assert attributes["orq.thread.tags"] == ("support",)
 
 
+@pytest.mark.parametrize(("endpoint", "stream"), CALL_CASES)
 async def test_async_orq_hosts_get_the_thread(
-    telemetry: Telemetry, server: LocalOpenAIServer, async_orq_client: openai.AsyncOpenAI
+    telemetry: Telemetry,
+    server: LocalOpenAIServer,
+    async_orq_client: openai.AsyncOpenAI,
+    endpoint: str,
+    stream: bool,
 ) -> None:
     with use_thread("c-async"):
-        await CALLS["chat"](async_orq_client)
-    assert server.requests[-1].json["orq"] == {"thread": {"id": "c-async"}}  # no empty tags
+        result = await CALLS[endpoint](async_orq_client, **({"stream": True} if stream else {}))
+        if stream:
+            _ = [item async for item in result]
+    assert server.requests[-1].thread == {"id": "c-async"}  # no empty tags
+    assert (telemetry.only_span().attributes or {})["gen_ai.conversation.id"] == "c-async"
 
 
 def test_thread_and_identity_share_the_orq_object_with_the_callers_keys(
