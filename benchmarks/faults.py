@@ -3,7 +3,7 @@
     python benchmarks/faults.py [--calls 100]
 
 - shutdown: `setup()` exporting over OTLP/HTTP to a port nothing listens on (connection
-  refused) and to a host that never answers (a blackholed address), one span pending;
+  refused) and to a collector that accepts connections and never answers, one span pending;
   the time `SetupHandle.shutdown()` takes, with its default timeout, in a fresh process.
 - resolver: `--calls` calls for one identity, and then for 8 identities, with an
   `identity_resolver` that never returns and a 2 s `identity_resolver_timeout`; the total
@@ -92,7 +92,13 @@ def main() -> None:
     options = parser.parse_args()
     refused = f"http://127.0.0.1:{closed_port()}"
     print(f"shutdown, collector refusing connections: {time_shutdown(refused)} s")
-    print(f"shutdown, collector never answering:      {time_shutdown('http://10.255.255.1')} s")
+    # A listening socket nobody reads: the kernel accepts, nothing answers. (A blackholed
+    # address would measure nothing on a machine with no route to it: it fails at once.)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        never_answering = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        print(f"shutdown, collector never answering:      {time_shutdown(never_answering)} s")
     for identities in (1, 8):
         elapsed = time_hanging_resolver(options.calls, identities)
         print(
