@@ -19,6 +19,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 SHUTDOWN_APP = """
 import time, orq_otel
@@ -36,6 +38,19 @@ def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+@contextmanager
+def silent_port() -> Iterator[int]:
+    """A port whose connections the kernel accepts and nothing ever answers.
+
+    (Not a blackholed address: on a machine with no route to it, it fails at once and
+    measures nothing.)
+    """
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        yield int(silent.getsockname()[1])
 
 
 def time_shutdown(endpoint: str) -> str:
@@ -92,12 +107,8 @@ def main() -> None:
     options = parser.parse_args()
     refused = f"http://127.0.0.1:{closed_port()}"
     print(f"shutdown, collector refusing connections: {time_shutdown(refused)} s")
-    # A listening socket nobody reads: the kernel accepts, nothing answers. (A blackholed
-    # address would measure nothing on a machine with no route to it: it fails at once.)
-    with socket.socket() as silent:
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(16)
-        never_answering = f"http://127.0.0.1:{silent.getsockname()[1]}"
+    with silent_port() as port:
+        never_answering = f"http://127.0.0.1:{port}"
         print(f"shutdown, collector never answering:      {time_shutdown(never_answering)} s")
     for identities in (1, 8):
         elapsed = time_hanging_resolver(options.calls, identities)
