@@ -27,6 +27,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.instrumentation.httpx import HTTPX2ClientInstrumentor
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -54,14 +55,24 @@ WITH_NODE = (NODE_SOURCE / "node_modules").is_dir()  # .ci/run installs it (npm 
 # --- where the spans go: the hook to swap in Jaeger -----------------------------------
 
 
+@dataclass(frozen=True)
+class SpanSeen:
+    """One span as a backend holds it; ids in hex, kind as OTLP and Jaeger name it."""
+
+    span_id: str
+    parent_id: str
+    kind: str  # "server", "client", "internal", ...
+    attributes: dict[str, Any]
+
+
 class TraceBackend(Protocol):
     """An OTLP/HTTP endpoint every service exports to, and a way to read a trace back."""
 
     @property
     def otlp_endpoint(self) -> str: ...
 
-    def services_in_trace(self, trace_id: int) -> dict[str, list[dict[str, Any]]]:
-        """service.name -> attributes of each of its spans in that trace."""
+    def services_in_trace(self, trace_id: int) -> dict[str, list[SpanSeen]]:
+        """service.name -> its spans in that trace."""
         ...
 
 
@@ -75,12 +86,17 @@ class ReceiverBackend:
     def otlp_endpoint(self) -> str:
         return self.receiver.url
 
-    def services_in_trace(self, trace_id: int) -> dict[str, list[dict[str, Any]]]:
-        found: dict[str, list[dict[str, Any]]] = {}
+    def services_in_trace(self, trace_id: int) -> dict[str, list[SpanSeen]]:
+        found: dict[str, list[SpanSeen]] = {}
         for export in self.receiver.exports:
             for resource, span in export.spans():
-                if int.from_bytes(span.trace_id, "big") == trace_id:
-                    found.setdefault(resource["service.name"], []).append(attributes_of(span))
+                if int.from_bytes(span.trace_id, "big") != trace_id:
+                    continue
+                kind = Span.SpanKind.Name(span.kind).removeprefix("SPAN_KIND_").lower()
+                seen = SpanSeen(
+                    span.span_id.hex(), span.parent_span_id.hex(), kind, attributes_of(span)
+                )
+                found.setdefault(resource["service.name"], []).append(seen)
         return found
 
 
@@ -311,15 +327,44 @@ def test_one_trace_across_python_go_and_java(
         seen = chain(None)
     trace_id = span.get_span_context().trace_id
     assert trace_id_of(seen["traceparent"]) == trace_id
-    expected = {"py-gateway", "go-relay", "java-relay", "py-worker"}
-    wait_until(lambda: expected <= set(backend.services_in_trace(trace_id)), 30, str(expected))
+    expected = {
+        ("py-gateway", "client"),
+        ("go-relay", "server"),
+        ("go-relay", "client"),
+        ("java-relay", "server"),
+        ("java-relay", "client"),
+        ("py-worker", "server"),
+    }
+
+    def kinds_in_trace() -> set[tuple[str, str]]:
+        found = backend.services_in_trace(trace_id)
+        return {(service, span.kind) for service, spans in found.items() for span in spans}
+
+    wait_until(lambda: expected <= kinds_in_trace(), 30, f"the spans {sorted(expected)}")
     spans = backend.services_in_trace(trace_id)
-    # Go and Java each a server span and a client span (otelhttp; the agent's HttpServer
-    # and HttpClient instrumentation); the worker's LLM span carries the identity.
-    assert len(spans["go-relay"]) >= 2
-    assert len(spans["java-relay"]) >= 2
-    llm = [a for a in spans["py-worker"] if a.get("gen_ai.operation.name") == "chat"]
-    assert [a.get("orq.identity.id") for a in llm] == [TRICKY[0]["id"]]
+    # One chain of parents: the gateway's client span -> Go's server span (otelhttp) ->
+    # Go's client span -> Java's server span (the agent's HttpServer instrumentation) ->
+    # Java's client span (HttpClient) -> Node (exports nothing) -> the worker.
+    gateway_client = one(spans["py-gateway"], "client")
+    go_server, go_client = one(spans["go-relay"], "server"), one(spans["go-relay"], "client")
+    java_server = one(spans["java-relay"], "server")
+    java_client = one(spans["java-relay"], "client")
+    assert go_server.parent_id == gateway_client.span_id
+    assert go_client.parent_id == go_server.span_id
+    assert java_server.parent_id == go_client.span_id
+    assert java_client.parent_id == java_server.span_id
+    worker_server = one(spans["py-worker"], "server")
+    if not WITH_NODE:
+        assert worker_server.parent_id == java_client.span_id
+    llm = [s for s in spans["py-worker"] if s.attributes.get("gen_ai.operation.name") == "chat"]
+    assert [s.attributes.get("orq.identity.id") for s in llm] == [TRICKY[0]["id"]]
+    assert [s.parent_id for s in llm] == [worker_server.span_id]
+
+
+def one(spans: list[SpanSeen], kind: str) -> SpanSeen:
+    found = [span for span in spans if span.kind == kind]
+    assert len(found) == 1, spans
+    return found[0]
 
 
 # --- each relay alone: what its SDK does to baggage -----------------------------------
