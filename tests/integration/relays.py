@@ -13,6 +13,7 @@ import os
 import selectors
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -133,32 +134,41 @@ def _first_line(process: subprocess.Popen[str], seconds: float) -> str:
 
 @contextmanager
 def running(command: list[str], env: dict[str, str], cwd: Path, what: str) -> Iterator[str]:
-    """Start a relay, yield its loopback URL, and end it (it flushes its spans on SIGTERM)."""
+    """Start a relay, yield its loopback URL, and end it (it flushes its spans on SIGTERM).
+
+    Its stderr goes to a file, not a pipe: the Java agent logs a stack trace per invalid
+    baggage member, and a pipe nobody reads would fill up and stall the relay.
+    """
     started = time.monotonic()
-    process = subprocess.Popen(
-        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        line = _first_line(process, START_TIMEOUT)
-        if not line.startswith("listening on "):
-            process.kill()
-            _, errors = process.communicate(timeout=20)
-            raise AssertionError(
-                f"{what} did not start within {START_TIMEOUT} s "
-                f"({time.monotonic() - started:.1f} s): {line!r} {errors[-2000:]}"
-            )
-        yield f"http://127.0.0.1:{line.split()[-1]}"
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
+    with tempfile.TemporaryFile(mode="w+") as log:
+        process = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=log, text=True
+        )
+        try:
+            line = _first_line(process, START_TIMEOUT)
+            if not line.startswith("listening on "):
                 process.kill()
-                process.wait(timeout=10)
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
+                process.wait(timeout=20)
+                log.seek(0)
+                raise AssertionError(
+                    f"{what} did not start within {START_TIMEOUT} s "
+                    f"({time.monotonic() - started:.1f} s): {line!r} {log.read()[-2000:]}"
+                )
+            yield f"http://127.0.0.1:{line.split()[-1]}"
+        finally:
+            _stop(process)
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+    if process.stdout is not None:
+        process.stdout.close()
 
 
 def go_relay(next_url: str, otlp_endpoint: str | None = None) -> AbstractContextManager[str]:

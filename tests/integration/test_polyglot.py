@@ -18,6 +18,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import httpx2
@@ -32,7 +33,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from otlp_receiver import OTLPReceiver, attributes_of
-from relays import NODE_SOURCE, go_relay, java_relay, missing_tools, node_relay
+from relays import NODE_SOURCE, go_relay, java_relay, missing_tools, node_relay, running
 from servers import serve_in_thread, wait_until
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -485,3 +486,12 @@ def test_a_header_over_8192_bytes(relays: dict[str, Hop], signed_header: str, re
     else:  # Go and Java refuse the whole header: ours are lost with it
         assert seen["baggage"] is None
         assert seen["identity"] is None
+
+
+def test_a_relay_that_does_not_start_fails_with_its_stderr(tmp_path: Path) -> None:
+    command = ["sh", "-c", "echo 'no NEXT_URL' >&2; exit 3"]
+    with (
+        pytest.raises(AssertionError, match=r"the broken relay did not start.*no NEXT_URL"),
+        running(command, {}, tmp_path, "the broken relay"),
+    ):
+        pass
