@@ -87,17 +87,24 @@ func relay(next string) http.Handler {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
 		}
-		out.Header.Set("Content-Type", r.Header.Get("Content-Type"))
+		out.ContentLength = r.ContentLength // not chunked when the caller gave a length
+		copyHeader(out.Header, r.Header, "Content-Type")
 		reply, err := client.Do(out)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
 		}
 		defer reply.Body.Close()
-		w.Header().Set("Content-Type", reply.Header.Get("Content-Type"))
+		copyHeader(w.Header(), reply.Header, "Content-Type")
 		w.WriteHeader(reply.StatusCode)
 		_, _ = io.Copy(w, reply.Body)
 	})
+}
+
+func copyHeader(to, from http.Header, name string) {
+	if value := from.Get(name); value != "" {
+		to.Set(name, value)
+	}
 }
 
 func envOr(name, fallback string) string {
