@@ -46,10 +46,19 @@ def members_without(values: Iterable[str], test: KeyTest) -> str:
     return ",".join(kept)
 
 
+def _entry_keys(name: str, prefix: str) -> list[str]:
+    """The keys propagators read from a header named `name` under `prefix`: OT Trace cuts
+    the prefix off once; Jaeger removes it wherever it occurs (`uberctx-orquberctx-.x`
+    is `orq.x` to it); both as written and lowercased, as other SDKs see header names."""
+    keys: list[str] = []
+    for spelling in {name, name.lower()}:
+        if spelling.startswith(prefix):
+            keys += (spelling[len(prefix) :], spelling.replace(prefix, ""))
+    return keys
+
+
 def is_entry_header_ours(name: str, test: KeyTest) -> bool:
     """Whether a Jaeger / OT Trace baggage header (`uberctx-<key>`) carries one of our keys."""
-    lowered = name.lower()
-    for prefix in ENTRY_HEADER_PREFIXES:
-        if lowered.startswith(prefix):
-            return is_ours(name[len(prefix) :], test) or is_ours(lowered[len(prefix) :], test)
-    return False
+    return any(
+        is_ours(key, test) for prefix in ENTRY_HEADER_PREFIXES for key in _entry_keys(name, prefix)
+    )
