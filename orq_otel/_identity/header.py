@@ -9,8 +9,9 @@ the entry if one of them is ours.
 
 from __future__ import annotations
 
+import codecs
+import re
 from collections.abc import Callable, Iterable
-from urllib.parse import unquote, unquote_plus
 
 # Header-name prefixes under which the Jaeger and OT Trace propagators carry baggage,
 # one entry per header (`uberctx-<key>: <value>`).
@@ -19,12 +20,30 @@ ENTRY_HEADER_PREFIXES = ("uberctx-", "ot-baggage-")
 KeyTest = Callable[[str], bool]
 
 
+_LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def percent_decoded(text: str) -> str:
+    """`urllib.parse.unquote(text)`, in time linear in C rather than a Python loop per
+    escape: an edge decodes whatever a caller sends, 2,700 escapes in 8 KB included."""
+    if "%" not in text:
+        return text
+    # Every `%XX` becomes `\xXX` for the C decoder of backslash escapes; everything else
+    # stays literal: backslashes doubled, a `%` not followed by two hex digits kept.
+    escaped = _LONE_PERCENT.sub("%25", text).replace("\\", "\\\\").replace("%", "\\x")
+    decoded: bytes = codecs.escape_decode(escaped.encode())[0]
+    return decoded.decode("utf-8", "replace")
+
+
 def key_readings(raw: str) -> set[str]:
     """Every key an SDK could read from the raw (still encoded) key text."""
     readings = set()
-    for text in (raw, raw.split(";", 1)[0]):
-        for decoded in (text, unquote_plus(text), unquote(text)):
-            readings.add(decoded.strip())
+    for text in {raw, raw.split(";", 1)[0]}:
+        readings.add(text.strip())
+        if "%" in text or "+" in text:  # Python's unquote_plus, which also covers
+            # JavaScript's unquote after trimming: the `+`s it keeps are never in a key
+            # of ours, nor before or in the middle of one
+            readings.add(percent_decoded(text.replace("+", " ")).strip())
     return readings
 
 
@@ -59,6 +78,5 @@ def _entry_keys(name: str, prefix: str) -> list[str]:
 
 def is_entry_header_ours(name: str, test: KeyTest) -> bool:
     """Whether a Jaeger / OT Trace baggage header (`uberctx-<key>`) carries one of our keys."""
-    return any(
-        is_ours(key, test) for prefix in ENTRY_HEADER_PREFIXES for key in _entry_keys(name, prefix)
-    )
+    keys = {key for prefix in ENTRY_HEADER_PREFIXES for key in _entry_keys(name, prefix)}
+    return any(is_ours(key, test) for key in keys)
