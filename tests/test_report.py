@@ -234,14 +234,14 @@ def hostile_export(exported: Path, tmp_path: Path) -> Path:
 
 def test_table_output_shows_escape_sequences_and_never_sends_them(hostile_export: Path) -> None:
     table = run_report(str(hostile_export), "--by", "tag")
-    assert "\x1b" not in table and "\x07" not in table and "\u202e" not in table
+    assert not {"\x1b", "\x07", "\u202e"} & set(table)
     assert "\\x1b]0;pwned\\x07\\x1b[31mred\\u202e" in table  # shown, escaped
 
 
 def test_csv_output_neutralises_formulas(hostile_export: Path) -> None:
     rows = list(csv.DictReader(io.StringIO(run_report(str(hostile_export), "--format", "csv"))))
     groups = {row["group"] for row in rows}
-    assert "'=HYPERLINK(\"http://evil.example\",\"x\")" in groups
+    assert '\'=HYPERLINK("http://evil.example","x")' in groups
     assert not any(group.startswith(("=", "+", "-", "@", "\t", "\r")) for group in groups)
     tags = run_report(str(hostile_export), "--by", "tag", "--format", "csv")
     assert "\x1b" not in tags
