@@ -208,6 +208,16 @@ def bound_entries(group: Group, context: Context | None) -> dict[str, str]:
     }
 
 
+# Entries larger than this are decoded or verified each time, not cached: a cache keeps its
+# keys, and a caller who sends new large baggage on every request must not grow us.
+CACHEABLE_CHARS = 2048
+
+
+def cacheable(*groups: tuple[tuple[str, str], ...]) -> bool:
+    """Whether these items are small enough to be a cache key (see CACHEABLE_CHARS)."""
+    return sum(len(k) + len(v) for items in groups for k, v in items) <= CACHEABLE_CHARS
+
+
 @lru_cache(maxsize=4096)
 def _verified(
     items: tuple[tuple[str, str], ...],
@@ -231,7 +241,8 @@ def trusted(
         return True, None
     items = tuple(sorted(entries.items()))
     bound_items = tuple(sorted((bound or {}).items()))
-    expiry, rejection = _verified(items, bound_items, settings.identity_secret, group.signature_key)
+    verified = _verified if cacheable(items, bound_items) else _verified.__wrapped__
+    expiry, rejection = verified(items, bound_items, settings.identity_secret, group.signature_key)
     if rejection is None and expiry is not None:
         now = wall_clock()
         if now > expiry + settings.identity_clock_skew:

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from orq_otel._config import IDENTITY_FIELDS, Settings
 from orq_otel._identity.baggage import (
     Group,
+    cacheable,
     group_entries,
     id_entry,
     read_id,
@@ -103,7 +104,13 @@ def _read(context: Context | None, settings: Settings) -> tuple[Identity | None,
         enduser = None  # signed identity only
     elif enduser is not None:
         enduser = without_properties_in(ENDUSER_ID_KEY, str(enduser), context)
-    identity, warnings = _decode(tuple(sorted(entries.items())), enduser)
+    # Unknown entries only earn one warning: left out of the cache key, as any caller
+    # can make new ones on every request.
+    known = tuple(sorted((k, v) for k, v in entries.items() if k in _KNOWN_KEYS))
+    if len(known) < len(entries):
+        warn_once("baggage-unknown", "unknown identity baggage entries ignored")
+    decode = _decode if cacheable(known) else _decode.__wrapped__
+    identity, warnings = decode(known, enduser)
     for warning in warnings:  # made outside the cache: each is logged once, cached or not
         warn_once(*warning)
     return identity, None
@@ -121,8 +128,6 @@ def _decode(
     repeats call after call."""
     entries = dict(items)
     warnings: list[Warning] = []
-    if entries.keys() - _KNOWN_KEYS:  # one kind for all: unknown keys are the caller's text
-        warnings.append(("baggage-unknown", "unknown identity baggage entries ignored"))
     identity_id = _identity_id(entries, enduser, warnings)
     if identity_id is None:
         return None, tuple(warnings)

@@ -13,6 +13,7 @@ from orq_otel._config import Settings
 from orq_otel._identity.baggage import (
     Group,
     bound_entries,
+    cacheable,
     group_entries,
     id_entry,
     read_id,
@@ -45,7 +46,8 @@ def read_thread(context: Context | None, settings: Settings) -> Thread | None:
             return None
         if not trusted(THREAD, entries, settings, bound_entries(THREAD, context))[0]:
             return None
-        thread, why = _decode(tuple(sorted(entries.items())))
+        items = tuple(sorted(entries.items()))
+        thread, why = (_decode if cacheable(items) else _decode.__wrapped__)(items)
     except Exception:  # noqa: BLE001 - untrusted input must never break the caller
         exception_once("thread-baggage-unexpected", "thread baggage could not be read; ignored")
         return None
