@@ -138,8 +138,8 @@ def spelled_key(draw: Any) -> str:
 def entry_header_name(draw: Any) -> str:
     """A Jaeger or OT Trace baggage header name carrying one of our keys, with the
     prefix also inserted anywhere in the key (Jaeger removes it wherever it is)."""
-    key = draw(st.sampled_from(OUR_KEYS))
-    prefix = draw(st.sampled_from(["uberctx-", "ot-baggage-"]))
+    key: str = draw(st.sampled_from(OUR_KEYS))
+    prefix: str = draw(st.sampled_from(["uberctx-", "ot-baggage-"]))
     if prefix == "uberctx-":
         cut = draw(st.integers(min_value=0, max_value=len(key)))
         key = key[:cut] + "uberctx-" * draw(st.integers(0, 2)) + key[cut:]
