@@ -41,7 +41,7 @@ MAX_HEADER_BYTES = 8192
 MAX_ENTRY_BYTES = 4096
 MAX_ENTRIES = 64
 # "<prefix>sig=v2.<expiry, up to 12 digits>.<43 base64url characters>"
-_SIGNATURE_VALUE_SIZE = len("v1.") + 12 + 1 + 43
+_SIGNATURE_VALUE_SIZE = len("v2.") + 12 + 1 + 43
 
 
 @dataclass(frozen=True)

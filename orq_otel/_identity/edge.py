@@ -66,17 +66,17 @@ def strip_identity_baggage(headers: list[tuple[bytes, bytes]]) -> list[tuple[byt
     baggage_at: int | None = None
     entry_headers = 0
     for name, value in headers:
-        if not _carries_baggage(name):
-            kept.append((name, value))
-        elif name.lower() == _BAGGAGE:
-            baggage_at = len(kept) if baggage_at is None else baggage_at
-            baggage_values.append(value)
-        else:
+        if name[:11].lower().startswith(_ENTRY_PREFIXES):
             entry_headers += 1
             if entry_headers <= MAX_MEMBERS and not is_entry_header_ours(
                 name.decode("latin-1"), is_guarded_key
             ):
                 kept.append((name, value))
+        elif len(name) == len(_BAGGAGE) and name.lower() == _BAGGAGE:
+            baggage_at = len(kept) if baggage_at is None else baggage_at
+            baggage_values.append(value)
+        else:
+            kept.append((name, value))
     if entry_headers > MAX_MEMBERS:
         warn_once("edge-entry-limit", "incoming baggage headers over %s dropped", MAX_MEMBERS)
     members = _members(baggage_values) if baggage_values else []

@@ -48,7 +48,15 @@ def key_readings(raw: str) -> set[str]:
 
 
 def is_ours(raw_key: str, test: KeyTest) -> bool:
-    return any(test(key) for key in key_readings(raw_key))
+    """Whether any reading of the raw key is ours: `key_readings`, computed lazily, as the
+    edge asks this of every key a caller sends."""
+    texts = (raw_key, raw_key.split(";", 1)[0]) if ";" in raw_key else (raw_key,)
+    for text in texts:
+        if test(text.strip()):
+            return True
+        if ("%" in text or "+" in text) and test(percent_decoded(text.replace("+", " ")).strip()):
+            return True
+    return False
 
 
 def members_without(values: Iterable[str], test: KeyTest) -> str:
@@ -65,18 +73,17 @@ def members_without(values: Iterable[str], test: KeyTest) -> str:
     return ",".join(kept)
 
 
-def _entry_keys(name: str, prefix: str) -> list[str]:
-    """The keys propagators read from a header named `name` under `prefix`: OT Trace cuts
-    the prefix off once; Jaeger removes it wherever it occurs (`uberctx-orquberctx-.x`
-    is `orq.x` to it); both as written and lowercased, as other SDKs see header names."""
-    keys: list[str] = []
-    for spelling in {name, name.lower()}:
-        if spelling.startswith(prefix):
-            keys += (spelling[len(prefix) :], spelling.replace(prefix, ""))
-    return keys
-
-
 def is_entry_header_ours(name: str, test: KeyTest) -> bool:
-    """Whether a Jaeger / OT Trace baggage header (`uberctx-<key>`) carries one of our keys."""
-    keys = {key for prefix in ENTRY_HEADER_PREFIXES for key in _entry_keys(name, prefix)}
-    return any(is_ours(key, test) for key in keys)
+    """Whether a Jaeger / OT Trace baggage header (`uberctx-<key>`) carries one of our keys.
+
+    The keys propagators read from it: OT Trace cuts the prefix off once; Jaeger removes
+    it wherever it occurs (`uberctx-orquberctx-.x` is `orq.x` to it); both from the name
+    as written and lowercased, as other SDKs see header names."""
+    lowered = name.lower()
+    for spelling in (name,) if lowered == name else (name, lowered):
+        for prefix in ENTRY_HEADER_PREFIXES:
+            if spelling.startswith(prefix):
+                key = spelling[len(prefix) :]
+                if is_ours(key, test) or (prefix in key and is_ours(key.replace(prefix, ""), test)):
+                    return True
+    return False
