@@ -382,7 +382,7 @@ function toHeader(entries) {
  * Accepts a plain object (key -> string or {value}), a Map, or an array of [key, value]
  * pairs such as Baggage.getAllEntries() returns.
  */
-function readEntries(entries) {
+function readEntries(entries, propertiesRemoved = false) {
   const map = new Map();
   if (!entries) return map;
   let list;
@@ -395,7 +395,9 @@ function readEntries(entries) {
     let value = pair[1];
     if (value && typeof value === 'object') value = value.value;
     if (typeof value !== 'string') continue;
-    const semicolon = value.indexOf(';');
+    // Only a literal ';' in the header starts properties: JavaScript's propagator has
+    // split them off already, and a ';' left in its value was percent-encoded (`%3B`).
+    const semicolon = propertiesRemoved ? -1 : value.indexOf(';');
     if (semicolon !== -1) value = value.slice(0, semicolon);
     map.set(pair[0], value.trim());
   }
@@ -447,7 +449,7 @@ function decodeGroup(group, entries, options = {}) {
   const result = (value, rejected = null) => ({ value, rejected, warnings: collected });
   let map;
   try {
-    map = readEntries(entries);
+    map = readEntries(entries, options.propertiesRemoved === true);
   } catch {
     return result(null);
   }
@@ -605,12 +607,13 @@ function setThreadInBaggage(baggage, thread, options) {
   return setGroupInBaggage(THREAD, baggage, thread, options);
 }
 
+// Values from a JavaScript Baggage hold no properties: its propagator split them off.
 function identityFromBaggage(baggage, options) {
-  return decodeIdentity(entriesFromBaggage(baggage), options);
+  return decodeIdentity(entriesFromBaggage(baggage), { ...options, propertiesRemoved: true });
 }
 
 function threadFromBaggage(baggage, options) {
-  return decodeThread(entriesFromBaggage(baggage), options);
+  return decodeThread(entriesFromBaggage(baggage), { ...options, propertiesRemoved: true });
 }
 
 // Context-level helpers: these need @opentelemetry/api, loaded on first use.
@@ -632,8 +635,8 @@ function contextWith(ctx, { identity, thread } = {}, options = {}) {
 function readFromContext(ctx, options = {}) {
   const { propagation } = otelApi();
   const entries = entriesFromBaggage(propagation.getBaggage(ctx));
-  const i = decodeIdentity(entries, options);
-  const t = decodeThread(entries, options);
+  const i = decodeIdentity(entries, { ...options, propertiesRemoved: true });
+  const t = decodeThread(entries, { ...options, propertiesRemoved: true });
   return { identity: i.identity, thread: t.thread, rejected: i.rejected, threadRejected: t.rejected };
 }
 

@@ -144,6 +144,13 @@ test('signed vectors read without a secret are still read (nothing to verify)', 
   assert.deepEqual(decodeHeader(SECOND_HEADER).identity, SECOND);
 });
 
+test('only a literal ; in the header starts W3C properties (through the real propagator)', () => {
+  const read = (header) => orq.readFromContext(extract({ baggage: header }), quiet).identity;
+  assert.deepEqual(read('orq.identity.id=t%C3%A9st%20user%3B1'), { id: 'tést user;1' });
+  assert.deepEqual(read('orq.identity.id=user-1;p=1'), { id: 'user-1' });
+  assert.deepEqual(read('orq.identity.id=a%3Bb;p=%3B'), { id: 'a;b' });
+});
+
 test('Python-style minimal headers', () => {
   assert.deepEqual(decodeHeader('orq.identity.id=user-123').identity, { id: 'user-123' });
   assert.deepEqual(decodeHeader('orq.identity.id=user-123,orq.identity.display_name=IkFkYSBMb3ZlbGFjZSI').identity, {
