@@ -23,17 +23,17 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def _idna(host: str) -> str | None:
-    """The ASCII host an IDNA-encoding client connects to, or None if it has none."""
+    """The ASCII host an IDNA-encoding client connects to, or None if it has none: the
+    `idna` package's UTS 46 encoding when present (httpx, requests and yarl use it), else,
+    as yarl falls back to, the standard library's IDNA 2003 codec."""
     try:
-        import idna  # noqa: PLC0415 - the encoder httpx, requests and yarl use, when present
+        import idna  # noqa: PLC0415 - the clients' encoder, when installed
 
         return str(idna.encode(host, uts46=True).decode("ascii"))
-    except ImportError:
+    except (ImportError, ValueError, UnicodeError):  # idna.IDNAError is a UnicodeError
         pass
-    except (ValueError, UnicodeError):  # idna.IDNAError is a UnicodeError
-        return None
     try:
-        return ".".join(label.encode("idna").decode("ascii") for label in host.split("."))
+        return host.encode("idna").decode("ascii")
     except UnicodeError:
         return None
 
