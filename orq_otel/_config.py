@@ -152,6 +152,9 @@ def _normalise_metric_attributes(value: str | Iterable[str]) -> tuple[str, ...]:
 def _normalise_secrets(value: str | Iterable[str]) -> tuple[str, ...]:
     """One secret, or a list of them (the first signs): a secret is never split."""
     secrets = _as_tuple("identity_secret", [value] if isinstance(value, str) else value)
+    if not secrets or not all(secret.strip() for secret in secrets):
+        # Set but empty would mean unsigned baggage is trusted without a word.
+        raise ValueError("identity_secret is set but empty; unset it, or give a secret")
     if any(len(secret) < 16 for secret in secrets):
         raise ValueError("identity_secret: each secret must be at least 16 characters")
     return secrets
@@ -251,10 +254,17 @@ def load_settings(
         if name in options and options[name] is not None:
             resolved[name] = _NORMALISERS[name](options[name])
         elif name not in _NO_ENVIRONMENT and _env_name(name) in environ:
-            text = environ[_env_name(name)]
-            raw = _split_list(text) if name in _ENVIRONMENT_LISTS else text
-            resolved[name] = _NORMALISERS[name](raw)
+            resolved[name] = _from_environment(name, environ[_env_name(name)])
     return replace(Settings(), **resolved)
+
+
+def _from_environment(name: str, text: str) -> Any:
+    if name not in _ENVIRONMENT_LISTS:
+        return _NORMALISERS[name](text)
+    items = _split_list(text)
+    if not items:  # set but empty (`""`, `" , "`): a mistake, not "off"
+        raise ValueError(f"{_env_name(name)} is set but empty; unset it, or give a value")
+    return _NORMALISERS[name](items)
 
 
 class _SettingsHolder:

@@ -1,37 +1,62 @@
-"""Logging that says a thing once: a bad header on every request must not flood the log."""
+"""Logging that says a thing once: a bad header on every request must not flood the log.
+
+A "kind" names what went wrong, never the input that did it: kinds are a small fixed set
+in our code, and the set of kinds seen is bounded all the same, so that a caller sending
+new garbage on every request can grow neither the log nor the memory. Arguments that are
+text have their control characters escaped: a log line is one line.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 
 logger = logging.getLogger("orq_otel")
 
+# More distinct kinds than our code has: past it, new kinds are counted, not logged.
+MAX_KINDS = 256
+_OVERFLOW = "\x00overflow"
+
 _seen: set[str] = set()
 _seen_lock = threading.Lock()
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def _first_time(kind: str) -> bool:
     with _seen_lock:
         if kind in _seen:
             return False
+        if len(_seen) >= MAX_KINDS:
+            if _OVERFLOW in _seen:
+                return False
+            _seen.add(_OVERFLOW)
+            logger.warning("orq_otel: too many kinds of warnings; further ones are not logged")
+            return False
         _seen.add(kind)
         return True
+
+
+def _escaped(argument: object) -> object:
+    if isinstance(argument, str):
+        return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", argument)
+    return argument
 
 
 def warn_once(kind: str, message: str, *args: object) -> None:
     """Log a warning the first time `kind` happens in this process."""
     if kind not in _seen and _first_time(kind):
-        logger.warning(message + " (logged once)", *args)
+        logger.warning(message + " (logged once)", *map(_escaped, args))
 
 
 def exception_once(kind: str, message: str, *args: object) -> None:
     """Log the current exception with its traceback the first time `kind` happens."""
     if kind not in _seen and _first_time(kind):
-        logger.exception(message + " (logged once)", *args)
+        logger.exception(message + " (logged once)", *map(_escaped, args))
 
 
 def reset_once_logs() -> None:
-    """Forget which warnings were logged (for tests)."""
+    """Forget which warnings were logged (for tests). Warnings are never made inside a
+    cache, so this is all it takes for each of them to be logged again."""
     with _seen_lock:
         _seen.clear()

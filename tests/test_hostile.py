@@ -135,9 +135,9 @@ def test_a_well_formed_signature_verifies() -> None:
     [
         lambda sig: sig + "A",  # junk after the base64
         lambda sig: sig[:-1],  # too short
-        lambda sig: sig.replace("v1.", "v1.0", 1),  # a leading zero: another spelling
-        lambda sig: sig.replace("v1.1", "v1.¹", 1),  # isdigit() says yes, int() says no
-        lambda sig: sig.replace("v1.", "V1.", 1),
+        lambda sig: sig.replace("v2.", "v2.0", 1),  # a leading zero: another spelling
+        lambda sig: sig.replace("v2.1", "v2.¹", 1),  # isdigit() says yes, int() says no
+        lambda sig: sig.replace("v2.", "V2.", 1),
         lambda sig: sig + "=",
         lambda sig: sig.replace(".", "..", 1),
     ],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import random
@@ -209,3 +210,38 @@ def test_memory_stays_flat_when_the_input_grows_tenfold(tmp_path: Path) -> None:
     assert large_size > 9 * small_size  # ~100 MB vs ~10 MB of input
     # The input grew by ~90 MB; the process may grow by a few MB of noise, not by the input.
     assert large_peak - small_peak < 10 * 1024, (small_peak, large_peak)
+
+
+def run_report(*args: str) -> str:
+    out = io.StringIO()
+    with redirect_stdout(out), redirect_stderr(io.StringIO()):
+        assert main(["report", *args]) == 0
+    return out.getvalue()
+
+
+@pytest.fixture
+def hostile_export(exported: Path, tmp_path: Path) -> Path:
+    """The export, with a tag holding terminal escape sequences (a title change, a
+    colour, a bidi override) and an id that a spreadsheet would run as a formula; span
+    attributes are anyone's input once they come from another service or a file."""
+    text = exported.read_text()
+    text = text.replace('"pro"', json.dumps("\x1b]0;pwned\x07\x1b[31mred\u202e"))
+    text = text.replace('"user-alan"', json.dumps('=HYPERLINK("http://evil.example","x")'))
+    path = tmp_path / "hostile.jsonl"
+    path.write_text(text)
+    return path
+
+
+def test_table_output_shows_escape_sequences_and_never_sends_them(hostile_export: Path) -> None:
+    table = run_report(str(hostile_export), "--by", "tag")
+    assert not {"\x1b", "\x07", "\u202e"} & set(table)
+    assert "\\x1b]0;pwned\\x07\\x1b[31mred\\u202e" in table  # shown, escaped
+
+
+def test_csv_output_neutralises_formulas(hostile_export: Path) -> None:
+    rows = list(csv.DictReader(io.StringIO(run_report(str(hostile_export), "--format", "csv"))))
+    groups = {row["group"] for row in rows}
+    assert '\'=HYPERLINK("http://evil.example","x")' in groups
+    assert not any(group.startswith(("=", "+", "-", "@", "\t", "\r")) for group in groups)
+    tags = run_report(str(hostile_export), "--by", "tag", "--format", "csv")
+    assert "\x1b" not in tags

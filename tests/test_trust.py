@@ -232,7 +232,7 @@ def test_secrets_from_environment(
     telemetry.instrument()
     hop(service, signed_header())
     assert router_identity(server) == ADA.payload
-    assert entries(signed_header())[SIGNATURE_KEY].startswith("v1.")
+    assert entries(signed_header())[SIGNATURE_KEY].startswith("v2.")
 
 
 def test_short_secret_is_a_clear_error(telemetry: Telemetry) -> None:

@@ -23,7 +23,8 @@ const REJECTION_REASONS = Object.freeze(['missing', 'bad_signature', 'expired'])
 
 const UNRESERVED = /^[A-Za-z0-9._~-]+$/; // RFC 3986 unreserved characters
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
-const SIGNATURE = /^v1\.([1-9][0-9]{0,11})\.([A-Za-z0-9_-]+)$/;
+const SIGNATURE = /^(v[12])\.([1-9][0-9]{0,11})\.([A-Za-z0-9_-]+)$/;
+const SIGNATURE_VERSION = 'v2';
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/; // Unicode category Cc
 const EDGE_WHITESPACE = /^\s|\s$/u;
 const EMAIL = /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)*\.[^\s@.]+$/;
@@ -35,6 +36,7 @@ const IDENTITY = Object.freeze({
   fields: ['display_name', 'tags', 'metadata', 'email', 'logo_url'],
   fallbackIdKey: 'enduser.id',
   clearOnSet: ['enduser.id'],
+  binds: null,
 });
 
 const THREAD = Object.freeze({
@@ -43,6 +45,8 @@ const THREAD = Object.freeze({
   fields: ['tags'],
   fallbackIdKey: null,
   clearOnSet: [],
+  // A thread's signature also covers the identity's entries: valid only beside that identity.
+  binds: 'orq.identity.',
 });
 
 // ---------------------------------------------------------------------------------------
@@ -251,14 +255,39 @@ function compareCodePoints(a, b) {
   }
 }
 
+/** The entries a group's signature covers: its own but the signature and, for a group that
+ * binds another (the thread binds the identity), the other's but its signature. */
+function signedPairs(group, pairs) {
+  const own = (prefix) => ([key]) => key.startsWith(prefix) && key !== prefix + 'sig';
+  const signed = pairs.filter(own(group.prefix));
+  if (group.binds) signed.push(...pairs.filter(own(group.binds)));
+  return signed.sort(([a], [b]) => compareCodePoints(a, b));
+}
+
 /**
- * The signed message: one key=value line for every entry of the group except the
- * signature, sorted by key, then exp=<expiry>, joined by \n, in UTF-8.
+ * The v2 signed message: every item length-prefixed, `<UTF-8 byte length>:<text>`, in
+ * order: "v2", the signature's key, each signed entry's key and value (sorted by key),
+ * "exp" and the expiry. Length prefixes make it unambiguous: no key or value, whatever it
+ * holds, can fold two entries into one.
  */
 function signedMessage(group, pairs, expiry) {
+  const items = [SIGNATURE_VERSION, group.prefix + 'sig'];
+  for (const [key, value] of signedPairs(group, pairs)) items.push(key, value);
+  items.push('exp', String(expiry));
+  return Buffer.concat(
+    items.map((text) => {
+      const bytes = Buffer.from(text, 'utf8');
+      return Buffer.concat([Buffer.from(`${bytes.length}:`, 'utf8'), bytes]);
+    }),
+  );
+}
+
+/** The previous release's (v1) message, or null where lines could be read two ways. */
+function signedMessageV1(group, pairs, expiry) {
   const sigKey = group.prefix + 'sig';
-  const lines = pairs
-    .filter(([key]) => key.startsWith(group.prefix) && key !== sigKey)
+  const own = pairs.filter(([key]) => key.startsWith(group.prefix) && key !== sigKey);
+  if (own.some(([key, value]) => /[=\n]/.test(key) || value.includes('\n'))) return null;
+  const lines = own
     .sort(([a], [b]) => compareCodePoints(a, b))
     .map(([key, value]) => `${key}=${value}`);
   lines.push(`exp=${expiry}`);
@@ -309,7 +338,7 @@ function encodeGroup(group, object, options = {}) {
     const ttl = options.ttlSeconds !== undefined ? options.ttlSeconds : DEFAULT_TTL_SECONDS;
     expiry = options.expiry !== undefined ? options.expiry : nowSeconds(options) + ttl;
     checkExpiry(expiry);
-    sigLength = entryBytes([group.prefix + 'sig', `v1.${expiry}.${'x'.repeat(MAC_LENGTH)}`]);
+    sigLength = entryBytes([group.prefix + 'sig', `v2.${expiry}.${'x'.repeat(MAC_LENGTH)}`]);
   }
 
   // Limits: keep the id, drop whole optional entries, largest first; never truncate.
@@ -330,8 +359,9 @@ function encodeGroup(group, object, options = {}) {
   }
 
   if (secrets.length > 0) {
-    const digest = mac(secrets[0], signedMessage(group, pairs, expiry)).toString('base64url');
-    pairs.push([group.prefix + 'sig', `v1.${expiry}.${digest}`]);
+    const bound = options.boundPairs || [];
+    const digest = mac(secrets[0], signedMessage(group, [...bound, ...pairs], expiry)).toString('base64url');
+    pairs.push([group.prefix + 'sig', `${SIGNATURE_VERSION}.${expiry}.${digest}`]);
   }
   return Object.fromEntries(pairs);
 }
@@ -352,7 +382,7 @@ function toHeader(entries) {
  * Accepts a plain object (key -> string or {value}), a Map, or an array of [key, value]
  * pairs such as Baggage.getAllEntries() returns.
  */
-function readEntries(entries) {
+function readEntries(entries, propertiesRemoved = false) {
   const map = new Map();
   if (!entries) return map;
   let list;
@@ -365,7 +395,9 @@ function readEntries(entries) {
     let value = pair[1];
     if (value && typeof value === 'object') value = value.value;
     if (typeof value !== 'string') continue;
-    const semicolon = value.indexOf(';');
+    // Only a literal ';' in the header starts properties: JavaScript's propagator has
+    // split them off already, and a ';' left in its value was percent-encoded (`%3B`).
+    const semicolon = propertiesRemoved ? -1 : value.indexOf(';');
     if (semicolon !== -1) value = value.slice(0, semicolon);
     map.set(pair[0], value.trim());
   }
@@ -382,15 +414,17 @@ function verifySignature(group, map, secrets, options) {
   const sig = map.get(group.prefix + 'sig');
   if (sig === undefined) return 'missing';
   const match = SIGNATURE.exec(sig);
-  if (!match || match[2].length !== MAC_LENGTH) return 'bad_signature';
+  if (!match || match[3].length !== MAC_LENGTH) return 'bad_signature';
   let given;
   try {
-    given = strictBase64urlDecode(match[2]);
+    given = strictBase64urlDecode(match[3]);
   } catch {
     return 'bad_signature';
   }
-  const expiry = Number(match[1]);
-  const message = signedMessage(group, [...map], match[1]);
+  const expiry = Number(match[2]);
+  const message =
+    match[1] === SIGNATURE_VERSION ? signedMessage(group, [...map], match[2]) : signedMessageV1(group, [...map], match[2]);
+  if (message === null) return 'bad_signature';
   let verified = false;
   for (const secret of secrets) {
     // every secret is tried, so the time taken does not tell which one matched
@@ -415,7 +449,7 @@ function decodeGroup(group, entries, options = {}) {
   const result = (value, rejected = null) => ({ value, rejected, warnings: collected });
   let map;
   try {
-    map = readEntries(entries);
+    map = readEntries(entries, options.propertiesRemoved === true);
   } catch {
     return result(null);
   }
@@ -538,6 +572,7 @@ function setGroupInBaggage(group, baggage, object, options = {}) {
   const used = usedBudget(bag);
   const entries = encodeGroup(group, object, {
     ...options,
+    boundPairs: group.binds ? pairsOf(bag).filter(([key]) => key.startsWith(group.binds)) : [],
     maxEntries: (options.maxEntries !== undefined ? options.maxEntries : MAX_ENTRIES) - used.count,
     maxHeaderBytes:
       (options.maxHeaderBytes !== undefined ? options.maxHeaderBytes : MAX_HEADER_BYTES) -
@@ -545,7 +580,21 @@ function setGroupInBaggage(group, baggage, object, options = {}) {
       (used.count > 0 ? 1 : 0),
   });
   for (const [key, value] of Object.entries(entries)) bag = bag.setEntry(key, { value });
-  return bag;
+  return group === IDENTITY ? resignThread(bag, options) : bag;
+}
+
+function pairsOf(baggage) {
+  return baggage.getAllEntries().map(([key, entry]) => [key, entry.value]);
+}
+
+/** A signed thread is bound to the identity: sign it again when the identity changes. */
+function resignThread(baggage, options) {
+  const secrets = toSecretList(options.secret !== undefined ? options.secret : options.secrets);
+  if (secrets.length === 0 || baggage.getEntry(THREAD.prefix + 'sig') === undefined) return baggage;
+  const ttl = options.ttlSeconds !== undefined ? options.ttlSeconds : DEFAULT_TTL_SECONDS;
+  const expiry = options.expiry !== undefined ? options.expiry : nowSeconds(options) + ttl;
+  const digest = mac(secrets[0], signedMessage(THREAD, pairsOf(baggage), expiry)).toString('base64url');
+  return baggage.setEntry(THREAD.prefix + 'sig', { value: `${SIGNATURE_VERSION}.${expiry}.${digest}` });
 }
 
 /** Returns a new Baggage with the identity's entries (old identity entries and enduser.id removed). */
@@ -558,12 +607,13 @@ function setThreadInBaggage(baggage, thread, options) {
   return setGroupInBaggage(THREAD, baggage, thread, options);
 }
 
+// Values from a JavaScript Baggage hold no properties: its propagator split them off.
 function identityFromBaggage(baggage, options) {
-  return decodeIdentity(entriesFromBaggage(baggage), options);
+  return decodeIdentity(entriesFromBaggage(baggage), { ...options, propertiesRemoved: true });
 }
 
 function threadFromBaggage(baggage, options) {
-  return decodeThread(entriesFromBaggage(baggage), options);
+  return decodeThread(entriesFromBaggage(baggage), { ...options, propertiesRemoved: true });
 }
 
 // Context-level helpers: these need @opentelemetry/api, loaded on first use.
@@ -585,8 +635,8 @@ function contextWith(ctx, { identity, thread } = {}, options = {}) {
 function readFromContext(ctx, options = {}) {
   const { propagation } = otelApi();
   const entries = entriesFromBaggage(propagation.getBaggage(ctx));
-  const i = decodeIdentity(entries, options);
-  const t = decodeThread(entries, options);
+  const i = decodeIdentity(entries, { ...options, propertiesRemoved: true });
+  const t = decodeThread(entries, { ...options, propertiesRemoved: true });
   return { identity: i.identity, thread: t.thread, rejected: i.rejected, threadRejected: t.rejected };
 }
 

@@ -80,7 +80,7 @@ test('two services: unsigned and signed relay, rejection, Python-style header, c
     const r = await post(`${aSigned.url}/relay`, { identity: TRICKY, path: '/whoami', body: {} });
     assert.deepEqual(r.json.reply.identity, TRICKY);
     assert.equal(r.json.reply.rejected, null);
-    assert.match(r.json.reply.baggage, /,orq\.identity\.sig=v1\.\d+\.[A-Za-z0-9_-]{43}$/);
+    assert.match(r.json.reply.baggage, /,orq\.identity\.sig=v2\.\d+\.[A-Za-z0-9_-]{43}$/);
   });
 
   await t.test('signed with another key: bad_signature', async () => {

@@ -28,8 +28,18 @@ const FIRST_HEADER =
   'orq.identity.tags=WyJwcm8iLCJhLGI7Yz1kIl0,orq.identity.metadata=eyJwbGFuIjoicHJvIiwiY2l0eSI6IlrDvHJpY2gifQ';
 const SECOND_HEADER =
   'orq.identity.id=user-123,orq.identity.display_name=IkFkYSBMb3ZlbGFjZSI,orq.identity.tags=WyJwcm8iXQ,' +
-  'orq.identity.sig=v1.1767225600.Ioxq__NT3yQc605mhoReFzLeBffA3OzNPrjb-R-iF0c';
-const THIRD_HEADER = FIRST_HEADER + ',orq.identity.sig=v1.1767225600.NHQwT5NNL3-m4VKCvdlNzLHoSAG69hvqzIY_3XOpmjI';
+  'orq.identity.sig=v2.1767225600.kVVIceYvLTK3dD3wo-BhgdDdxIfCqX-FU3Zf6g87PnQ';
+const THIRD_HEADER = FIRST_HEADER + ',orq.identity.sig=v2.1767225600.LtvMomdj5jr38kNmbu_Vq_lUrLQVU7B-z8-1n6ZmEE0';
+// The thread signed beside SECOND: its signature covers SECOND's entries too.
+const THREAD_HEADER =
+  SECOND_HEADER +
+  ',orq.thread.id=conv-42,orq.thread.tags=WyJzdXBwb3J0Il0,' +
+  'orq.thread.sig=v2.1767225600.tx375n2YyfTKBSNZqblE_XeymbWj3dyZ8Us1linAzo8';
+// The previous release's signatures (v1), still verified during an upgrade.
+const SECOND_HEADER_V1 = SECOND_HEADER.replace(
+  /v2\.1767225600\.[^,]*$/,
+  'v1.1767225600.Ioxq__NT3yQc605mhoReFzLeBffA3OzNPrjb-R-iF0c',
+);
 
 const VECTORS = [
   { name: 'first (unsigned)', identity: FIRST, options: {}, header: FIRST_HEADER },
@@ -90,19 +100,55 @@ test('test vectors: decode gives the identity back (plain entries and through ex
   }
 });
 
-test('test vector 2: the signed message is the four documented lines', () => {
-  const message = [
-    'orq.identity.display_name=IkFkYSBMb3ZlbGFjZSI',
-    'orq.identity.id=user-123',
-    'orq.identity.tags=WyJwcm8iXQ',
-    'exp=1767225600',
-  ].join('\n');
+test('test vector 2: the signed message is the documented length-prefixed items', () => {
+  const message =
+    '2:v216:orq.identity.sig25:orq.identity.display_name19:IkFkYSBMb3ZlbGFjZSI' +
+    '15:orq.identity.id8:user-12317:orq.identity.tags10:WyJwcm8iXQ3:exp10:1767225600';
   const mac = crypto.createHmac('sha256', SECRET).update(message, 'utf8').digest('base64url');
-  assert.equal(`v1.${EXPIRY}.${mac}`, headerToEntries(SECOND_HEADER)['orq.identity.sig']);
+  assert.equal(`v2.${EXPIRY}.${mac}`, headerToEntries(SECOND_HEADER)['orq.identity.sig']);
+});
+
+test('the thread vector: signed beside the identity, and only valid beside it', () => {
+  const ctx = orq.contextWith(
+    ROOT_CONTEXT,
+    { identity: SECOND, thread: { id: 'conv-42', tags: ['support'] } },
+    { secret: SECRET, expiry: EXPIRY },
+  );
+  assert.equal(inject(ctx), THREAD_HEADER);
+  const read = (header) => orq.decodeThread(headerToEntries(header), { ...quiet, secrets: [SECRET], now: NOW });
+  assert.deepEqual(read(THREAD_HEADER).thread, { id: 'conv-42', tags: ['support'] });
+  // the victim's signed thread beside someone else's identity: not accepted
+  const other = orq.toHeader(orq.encodeIdentity({ id: 'mallory' }, { secret: SECRET, expiry: EXPIRY }));
+  const threadPart = THREAD_HEADER.slice(SECOND_HEADER.length);
+  assert.equal(read(other + threadPart).rejected, 'bad_signature');
+  // setting another identity signs the thread again
+  const moved = orq.contextWith(ctx, { identity: { id: 'mallory' } }, { secret: SECRET, expiry: EXPIRY });
+  const header = inject(moved);
+  assert.deepEqual(read(header).thread, { id: 'conv-42', tags: ['support'] });
+});
+
+test('v1 signatures of the previous release still verify, but never a folded one', () => {
+  const d = (entries) => orq.decodeIdentity(entries, { ...quiet, secrets: [SECRET], now: NOW });
+  assert.equal(d(headerToEntries(SECOND_HEADER_V1)).rejected, null);
+  // the display_name and tags lines folded into one added key: the same v1 lines
+  const signed = headerToEntries(SECOND_HEADER_V1);
+  const folded = {
+    'orq.identity.id': 'user-123',
+    ['orq.identity.display_name=IkFkYSBMb3ZlbGFjZSI\norq.identity.id=user-123\norq.identity.tags']: 'WyJwcm8iXQ',
+    'orq.identity.sig': signed['orq.identity.sig'],
+  };
+  assert.equal(d(folded).rejected, 'bad_signature');
 });
 
 test('signed vectors read without a secret are still read (nothing to verify)', () => {
   assert.deepEqual(decodeHeader(SECOND_HEADER).identity, SECOND);
+});
+
+test('only a literal ; in the header starts W3C properties (through the real propagator)', () => {
+  const read = (header) => orq.readFromContext(extract({ baggage: header }), quiet).identity;
+  assert.deepEqual(read('orq.identity.id=t%C3%A9st%20user%3B1'), { id: 'tést user;1' });
+  assert.deepEqual(read('orq.identity.id=user-1;p=1'), { id: 'user-1' });
+  assert.deepEqual(read('orq.identity.id=a%3Bb;p=%3B'), { id: 'a;b' });
 });
 
 test('Python-style minimal headers', () => {
@@ -242,16 +288,16 @@ test('signatures: missing, bad, tampered, expired, rotation', () => {
   assert.equal(d({ ...signed, 'orq.identity.unknown': 'x' }).rejected, 'bad_signature', 'an added entry breaks it');
   assert.equal(d(without('orq.identity.tags')).rejected, 'bad_signature', 'a removed entry breaks it');
   assert.equal(d({ ...signed, 'orq.identity.tags': 'WyJhZG1pbiJd' }).rejected, 'bad_signature', 'a changed entry');
-  assert.equal(d({ ...signed, 'orq.thread.id': 'x' }).rejected, null, 'other groups are not part of the message');
+  assert.equal(d({ ...signed, 'orq.thread.id': 'x' }).rejected, null, 'the thread is not part of the identity\'s message');
   assert.equal(d(signed, { secrets: ['wrong'] }).rejected, 'bad_signature');
   assert.equal(d(signed, { secrets: ['new-key', SECRET] }).rejected, null, 'any listed secret verifies');
-  assert.equal(d(withSig(`v1.0${EXPIRY}.${mac}`)).rejected, 'bad_signature', 'leading zero');
-  assert.equal(d(withSig(`v1.${String(EXPIRY).replace('2', '²')}.${mac}`)).rejected, 'bad_signature', 'non-ASCII digit');
-  assert.equal(d(withSig(`v1.${String(EXPIRY).replace('1', '١')}.${mac}`)).rejected, 'bad_signature', 'Arabic-Indic digit');
-  assert.equal(d(withSig(`v1.${EXPIRY}.${mac}x`)).rejected, 'bad_signature', 'junk after the base64');
-  assert.equal(d(withSig(`v1.${EXPIRY}.${mac}=`)).rejected, 'bad_signature', 'padding');
-  assert.equal(d(withSig(`v1.${EXPIRY}.${mac.slice(0, 42)}d`)).rejected, 'bad_signature', 'stray bits');
-  assert.equal(d(withSig(`v2.${EXPIRY}.${mac}`)).rejected, 'bad_signature', 'unknown version');
+  assert.equal(d(withSig(`v2.0${EXPIRY}.${mac}`)).rejected, 'bad_signature', 'leading zero');
+  assert.equal(d(withSig(`v2.${String(EXPIRY).replace('2', '²')}.${mac}`)).rejected, 'bad_signature', 'non-ASCII digit');
+  assert.equal(d(withSig(`v2.${String(EXPIRY).replace('1', '١')}.${mac}`)).rejected, 'bad_signature', 'Arabic-Indic digit');
+  assert.equal(d(withSig(`v2.${EXPIRY}.${mac}x`)).rejected, 'bad_signature', 'junk after the base64');
+  assert.equal(d(withSig(`v2.${EXPIRY}.${mac}=`)).rejected, 'bad_signature', 'padding');
+  assert.equal(d(withSig(`v2.${EXPIRY}.${mac.slice(0, 42)}d`)).rejected, 'bad_signature', 'stray bits');
+  assert.equal(d(withSig(`v3.${EXPIRY}.${mac}`)).rejected, 'bad_signature', 'unknown version');
   assert.equal(d(signed, { now: EXPIRY + 30 }).rejected, null, 'within the clock skew');
   assert.equal(d(signed, { now: EXPIRY + 31 }).rejected, 'expired');
   assert.equal(d(signed, { now: EXPIRY - 630 }).rejected, null, 'ttl plus skew away');
@@ -263,11 +309,11 @@ test('signatures: missing, bad, tampered, expired, rotation', () => {
 test('the default expiry is now + ttl, and the first secret signs', () => {
   const now = 1800000000;
   const entries = orq.encodeIdentity({ id: 'u' }, { secret: ['first', 'second'], now });
-  assert.match(entries['orq.identity.sig'], new RegExp(`^v1\\.${now + 600}\\.`));
+  assert.match(entries['orq.identity.sig'], new RegExp(`^v2\\.${now + 600}\\.`));
   assert.equal(orq.decodeIdentity(entries, { ...quiet, secrets: ['first'], now }).rejected, null);
   assert.equal(orq.decodeIdentity(entries, { ...quiet, secrets: ['second'], now }).rejected, 'bad_signature');
   const short = orq.encodeIdentity({ id: 'u' }, { secret: 'first', now, ttlSeconds: 60 });
-  assert.match(short['orq.identity.sig'], new RegExp(`^v1\\.${now + 60}\\.`));
+  assert.match(short['orq.identity.sig'], new RegExp(`^v2\\.${now + 60}\\.`));
 });
 
 test('threads follow the same rules with orq.thread.*', () => {

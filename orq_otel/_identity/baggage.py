@@ -21,13 +21,14 @@ from opentelemetry.context import Context
 
 from orq_otel._config import Settings
 from orq_otel._identity.egress import install as install_egress_guard
+from orq_otel._identity.properties import without_properties_in
 from orq_otel._identity.signing import Rejection, sign, verify
+from orq_otel._identity.values import WireError
 from orq_otel._identity.wire import (
     decode_json,
     encode_json,
     is_unreserved,
     wire_size,
-    without_properties,
 )
 from orq_otel._log import warn_once
 
@@ -39,8 +40,8 @@ wall_clock = time.time
 MAX_HEADER_BYTES = 8192
 MAX_ENTRY_BYTES = 4096
 MAX_ENTRIES = 64
-# "<prefix>sig=v1.<expiry, up to 12 digits>.<43 base64url characters>"
-_SIGNATURE_VALUE_SIZE = len("v1.") + 12 + 1 + 43
+# "<prefix>sig=v2.<expiry, up to 12 digits>.<43 base64url characters>"
+_SIGNATURE_VALUE_SIZE = len("v2.") + 12 + 1 + 43
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class Group:
 
     prefix: str  # "orq.identity."
     what: str  # "identity", for warnings
+    # The group whose entries are signed along with this one's (the thread's: identity).
+    binds: str | None = None
 
     @property
     def id_key(self) -> str:
@@ -138,13 +141,25 @@ def write_group(
         other_sizes.append(wire_size(group.signature_key, "x" * _SIGNATURE_VALUE_SIZE))
     entries = fit_entries(group, entries, other_sizes)
     if settings.identity_secret:
-        expiry = int(wall_clock() + settings.identity_signature_ttl)
-        entries[group.signature_key] = sign(
-            entries, settings.identity_secret[0], expiry, group.signature_key
-        )
+        bound = bound_entries(group, context)
+        entries[group.signature_key] = _signature(group, {**bound, **entries}, settings)
     for key, value in entries.items():
         context = baggage.set_baggage(key, value, context)
     return context
+
+
+def _signature(group: Group, signed: Mapping[str, str], settings: Settings) -> str:
+    expiry = int(wall_clock() + settings.identity_signature_ttl)
+    return sign(signed, settings.identity_secret[0], expiry, group.signature_key)
+
+
+def resign(group: Group, settings: Settings, context: Context) -> Context:
+    """Sign the group in the context again (its bound entries changed), if it is signed."""
+    entries = group_entries(group, context)
+    if not settings.identity_secret or group.signature_key not in entries:
+        return context
+    signed = {**bound_entries(group, context), **entries}
+    return baggage.set_baggage(group.signature_key, _signature(group, signed, settings), context)
 
 
 # --- reading -------------------------------------------------------------------------
@@ -159,35 +174,75 @@ def read_id(group: Group, entries: Mapping[str, str]) -> str | None:
     plain, encoded = entries.get(group.id_key), entries.get(group.encoded_id_key)
     decoded = decode_json(encoded) if encoded is not None else None
     if encoded is not None and not isinstance(decoded, str):
-        raise ValueError("the encoded id is not a JSON string")
+        raise WireError("the encoded id is not a JSON string")
     if plain is None:
         return decoded
-    plain = without_properties(plain)
     if decoded is not None and decoded != plain:
-        raise ValueError("two different ids")
+        raise WireError("two different ids")
     return plain
 
 
 def group_entries(group: Group, context: Context | None) -> dict[str, Any]:
-    """Every baggage entry under the group's prefix (values as the propagator left them)."""
-    return {k: v for k, v in baggage.get_all(context).items() if k.startswith(group.prefix)}
+    """Every baggage entry under the group's prefix, text values without W3C properties
+    (as every SDK reads them); other values as they are, for the caller to refuse."""
+    return _entries_under(group.prefix, context)
+
+
+def _entries_under(prefix: str, context: Context | None) -> dict[str, Any]:
+    return {
+        key: without_properties_in(key, value, context) if isinstance(value, str) else value
+        for key, value in baggage.get_all(context).items()
+        if key.startswith(prefix)
+    }
+
+
+def bound_entries(group: Group, context: Context | None) -> dict[str, str]:
+    """The entries signed along with the group's own: the bound group's but its signature."""
+    if group.binds is None:
+        return {}
+    signature_key = group.binds + "sig"
+    return {
+        key: value
+        for key, value in _entries_under(group.binds, context).items()
+        if key != signature_key and isinstance(value, str)
+    }
+
+
+# Entries larger than this are decoded or verified each time, not cached: a cache keeps its
+# keys, and a caller who sends new large baggage on every request must not grow us.
+CACHEABLE_CHARS = 2048
+
+
+def cacheable(*groups: tuple[tuple[str, str], ...]) -> bool:
+    """Whether these items are small enough to be a cache key (see CACHEABLE_CHARS)."""
+    return sum(len(k) + len(v) for items in groups for k, v in items) <= CACHEABLE_CHARS
 
 
 @lru_cache(maxsize=4096)
 def _verified(
-    items: tuple[tuple[str, str], ...], secrets: tuple[str, ...], signature_key: str
+    items: tuple[tuple[str, str], ...],
+    bound: tuple[tuple[str, str], ...],
+    secrets: tuple[str, ...],
+    signature_key: str,
 ) -> tuple[int | None, Rejection | None]:
-    return verify(dict(items), secrets, signature_key)
+    return verify(dict(items), secrets, signature_key, dict(bound))
 
 
 def trusted(
-    group: Group, entries: Mapping[str, str], settings: Settings
+    group: Group,
+    entries: Mapping[str, str],
+    settings: Settings,
+    bound: Mapping[str, str] | None = None,
 ) -> tuple[bool, Rejection | None]:
-    """(trusted, why not): unsigned groups are trusted unless `identity_secret` is set."""
+    """(trusted, why not): unsigned groups are trusted unless `identity_secret` is set.
+
+    `bound`: the entries signed with the group's own (`bound_entries`)."""
     if not settings.identity_secret:
         return True, None
     items = tuple(sorted(entries.items()))
-    expiry, rejection = _verified(items, settings.identity_secret, group.signature_key)
+    bound_items = tuple(sorted((bound or {}).items()))
+    verified = _verified if cacheable(items, bound_items) else _verified.__wrapped__
+    expiry, rejection = verified(items, bound_items, settings.identity_secret, group.signature_key)
     if rejection is None and expiry is not None:
         now = wall_clock()
         if now > expiry + settings.identity_clock_skew:

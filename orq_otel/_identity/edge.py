@@ -5,8 +5,15 @@ middleware outermost (outside the OpenTelemetry middleware, which reads the head
 that a caller writing ``baggage: orq.identity.id=someone-else`` is not billed, attributed
 or personalised as someone else. Our entries go however they are spelled or encoded, from
 the `baggage` header and from the Jaeger (`uberctx-`) and OT Trace (`ot-baggage-`)
-baggage headers; other entries pass through. Several `baggage` headers are joined into
-one, so that every SDK downstream reads the same entries.
+baggage headers, with header names read as each of those propagators reads them; other
+entries pass through. Several `baggage` headers are joined into one, so that every SDK
+downstream reads the same entries.
+
+The edge is where an attacker sends traffic, so its work is bounded by the W3C baggage
+limits, which the propagators behind it apply as well: at most 8,192 bytes of `baggage`
+(all such headers together) and 180 list-members, and at most 180 Jaeger / OT Trace
+baggage headers, are passed on; the rest is dropped unread. Its cost is one pass over the
+header names and work proportional to what it keeps.
 """
 
 from __future__ import annotations
@@ -14,11 +21,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from orq_otel._identity.header import ENTRY_HEADER_PREFIXES, is_entry_header_ours, members_without
+from orq_otel._identity.header import ENTRY_HEADER_PREFIXES, is_entry_header_ours, is_ours
 from orq_otel._identity.keys import is_guarded_key
+from orq_otel._log import warn_once
 
 _BAGGAGE = b"baggage"
 _ENTRY_PREFIXES = tuple(prefix.encode() for prefix in ENTRY_HEADER_PREFIXES)
+# The W3C baggage limits (https://www.w3.org/TR/baggage/#limits).
+MAX_BAGGAGE_BYTES = 8192
+MAX_MEMBERS = 180
 
 # ASGI's types, spelled out so that orq_otel needs no web framework.
 Scope = MutableMapping[str, Any]
@@ -28,26 +39,48 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def _carries_baggage(name: bytes) -> bool:
-    lowered = name.lower()
-    return lowered == _BAGGAGE or lowered.startswith(_ENTRY_PREFIXES)
+    # Only the start of a name is lowered: a long name must not cost a long copy.
+    return name[:11].lower().startswith(_ENTRY_PREFIXES) or (
+        len(name) == len(_BAGGAGE) and name.lower() == _BAGGAGE
+    )
+
+
+def _members(values: list[bytes]) -> list[str]:
+    """The list-members of the `baggage` headers, joined, within the W3C limits."""
+    joined = b",".join(values)
+    if len(joined) > MAX_BAGGAGE_BYTES:
+        joined = joined[: MAX_BAGGAGE_BYTES + 1]
+        joined = joined[: joined.rfind(b",") + 1]  # no member cut in two: drop the last
+        warn_once("edge-baggage-limit", "incoming baggage over %s bytes cut", MAX_BAGGAGE_BYTES)
+    members = [m.strip(" \t") for m in joined.decode("latin-1").split(",")]
+    members = [member for member in members if member]
+    if len(members) > MAX_MEMBERS:
+        warn_once("edge-member-limit", "incoming baggage over %s members cut", MAX_MEMBERS)
+    return members[:MAX_MEMBERS]
 
 
 def strip_identity_baggage(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """ASGI headers without our baggage entries, the `baggage` headers joined into the first."""
     kept: list[tuple[bytes, bytes]] = []
-    baggage_values: list[str] = []
+    baggage_values: list[bytes] = []
     baggage_at: int | None = None
+    entry_headers = 0
     for name, value in headers:
-        lowered = name.lower()
-        if lowered == _BAGGAGE:
+        if name[:11].lower().startswith(_ENTRY_PREFIXES):
+            entry_headers += 1
+            if entry_headers <= MAX_MEMBERS and not is_entry_header_ours(
+                name.decode("latin-1"), is_guarded_key
+            ):
+                kept.append((name, value))
+        elif len(name) == len(_BAGGAGE) and name.lower() == _BAGGAGE:
             baggage_at = len(kept) if baggage_at is None else baggage_at
-            baggage_values.append(value.decode("latin-1"))
-        elif not (
-            lowered.startswith(_ENTRY_PREFIXES)
-            and is_entry_header_ours(name.decode("latin-1"), is_guarded_key)
-        ):
+            baggage_values.append(value)
+        else:
             kept.append((name, value))
-    joined = members_without(baggage_values, is_guarded_key)
+    if entry_headers > MAX_MEMBERS:
+        warn_once("edge-entry-limit", "incoming baggage headers over %s dropped", MAX_MEMBERS)
+    members = _members(baggage_values) if baggage_values else []
+    joined = ",".join(m for m in members if not is_ours(m.split("=", 1)[0], is_guarded_key))
     if baggage_at is not None and joined:
         kept.insert(baggage_at, (_BAGGAGE, joined.encode("latin-1")))
     return kept

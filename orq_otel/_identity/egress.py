@@ -16,7 +16,6 @@ of the process: modules not imported yet are wrapped when they are.
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from functools import partial
@@ -30,52 +29,15 @@ from opentelemetry.context import Context
 from orq_otel._config import current_settings
 from orq_otel._identity.destination import LLM_CALLS, back, destination, in_llm_call, toward
 from orq_otel._identity.header import is_entry_header_ours, members_without
+from orq_otel._identity.hosts import Destinations
 from orq_otel._identity.keys import is_guarded_key
+from orq_otel._identity.properties import noted_extract
 from orq_otel._log import exception_once
+
+__all__ = ["Destinations", "install", "policy", "scoped_context"]
 
 _installed = False
 _install_lock = threading.Lock()
-
-
-class Destinations:
-    """Host patterns: exact names, `.suffix` names, "single-label", IP addresses, networks."""
-
-    def __init__(self, patterns: tuple[str, ...]) -> None:
-        self.patterns = patterns
-        self._networks = [ipaddress.ip_network(p, strict=False) for p in patterns if _is_ip(p)]
-        names = [p for p in patterns if not _is_ip(p)]
-        self._single_label = "single-label" in names
-        self._suffixes = tuple(p for p in names if p.startswith("."))
-        self._exact = frozenset(p for p in names if not p.startswith("."))
-        self._decided: dict[str, bool] = {}
-
-    def allows(self, host: str) -> bool:
-        decided = self._decided.get(host)
-        if decided is None:
-            decided = self._decide(host.lower().strip("[]").rstrip("."))
-            if len(self._decided) > 4096:  # hosts are few; a flood of them must not grow us
-                self._decided.clear()
-            self._decided[host] = decided
-        return decided
-
-    def _decide(self, host: str) -> bool:
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return (
-                host in self._exact
-                or host.endswith(self._suffixes)
-                or (self._single_label and bool(host) and "." not in host)
-            )
-        return any(address in network for network in self._networks)
-
-
-def _is_ip(pattern: str) -> bool:
-    try:
-        ipaddress.ip_network(pattern, strict=False)
-    except ValueError:
-        return False
-    return True
 
 
 _policy: Destinations | None = None
@@ -158,11 +120,31 @@ def _filter_headers(headers: MutableMapping[str, Any], host: str) -> None:
             del headers[name]
 
 
-def _sync_send(host_of: Callable[[tuple[Any, ...], Any, Any], str]) -> Callable[..., Any]:
+# Where a client starts a request: (wrapped's instance, args, kwargs) -> the host, and the
+# request's own headers (to filter in place) or None.
+HostOf = Callable[[Any, tuple[Any, ...], Any], str]
+HeadersOf = Callable[[Any, tuple[Any, ...], Any], Any]
+
+
+def _no_headers(instance: Any, args: tuple[Any, ...], kwargs: Any) -> None:
+    return None
+
+
+def _noted(host_of: HostOf, headers_of: HeadersOf, instance: Any, args: Any, kwargs: Any) -> Any:
+    """The token of the host noted for this request, after filtering its headers (those
+    carried over from the hop before a redirect, say)."""
+    if in_llm_call():  # an openai call keeps its mark: no host to work out
+        return None
+    host = host_of(instance, args, kwargs)
+    headers = headers_of(instance, args, kwargs)
+    if headers is not None:
+        _guarded(_filter_headers, headers, host)
+    return toward(host)
+
+
+def _sync_send(host_of: HostOf, headers_of: HeadersOf = _no_headers) -> Callable[..., Any]:
     def send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: Any) -> Any:
-        if in_llm_call():  # an openai call keeps its mark: no host to work out
-            return wrapped(*args, **kwargs)
-        token = toward(host_of(args, kwargs, instance))
+        token = _noted(host_of, headers_of, instance, args, kwargs)
         try:
             return wrapped(*args, **kwargs)
         finally:
@@ -171,13 +153,11 @@ def _sync_send(host_of: Callable[[tuple[Any, ...], Any, Any], str]) -> Callable[
     return send
 
 
-def _async_send(host_of: Callable[[tuple[Any, ...], Any, Any], str]) -> Callable[..., Any]:
+def _async_send(host_of: HostOf, headers_of: HeadersOf = _no_headers) -> Callable[..., Any]:
     async def send(
         wrapped: Callable[..., Awaitable[Any]], instance: Any, args: tuple[Any, ...], kwargs: Any
     ) -> Any:
-        if in_llm_call():
-            return await wrapped(*args, **kwargs)
-        token = toward(host_of(args, kwargs, instance))
+        token = _noted(host_of, headers_of, instance, args, kwargs)
         try:
             return await wrapped(*args, **kwargs)
         finally:
@@ -186,16 +166,32 @@ def _async_send(host_of: Callable[[tuple[Any, ...], Any, Any], str]) -> Callable
     return send
 
 
-def _httpx_host(args: tuple[Any, ...], kwargs: Any, instance: Any) -> str:
-    request = args[0] if args else kwargs.get("request")
-    return _host_of(getattr(request, "url", ""))
+def _httpx_request(instance: Any, args: tuple[Any, ...], kwargs: Any) -> Any:
+    return args[0] if args else kwargs.get("request")
 
 
-def _aiohttp_host(args: tuple[Any, ...], kwargs: Any, instance: Any) -> str:
+def _httpx_host(instance: Any, args: tuple[Any, ...], kwargs: Any) -> str:
+    return _host_of(getattr(_httpx_request(instance, args, kwargs), "url", ""))
+
+
+def _httpx_headers(instance: Any, args: tuple[Any, ...], kwargs: Any) -> Any:
+    return getattr(_httpx_request(instance, args, kwargs), "headers", None)
+
+
+def _aiohttp_host(instance: Any, args: tuple[Any, ...], kwargs: Any) -> str:
     # ClientSession._request(method, str_or_url, ...), relative to the session's base URL
     url = args[1] if len(args) > 1 else kwargs.get("str_or_url", "")
     host = _host_of(url)
     return host or _host_of(getattr(instance, "_base_url", None) or "")
+
+
+def _aiohttp_request_host(instance: Any, args: tuple[Any, ...], kwargs: Any) -> str:
+    # ClientRequest.send(conn): the host aiohttp connects to is yarl's encoded (IDNA) one.
+    return str(getattr(instance.url, "raw_host", None) or _host_of(instance.url))
+
+
+def _aiohttp_request_headers(instance: Any, args: tuple[Any, ...], kwargs: Any) -> Any:
+    return instance.headers
 
 
 def _requests_send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: Any) -> Any:
@@ -214,7 +210,7 @@ def _requests_send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: A
 def _urllib3_urlopen(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: Any) -> Any:
     # HTTPConnectionPool.urlopen(method, url, body=None, headers=None, ...): urllib3's
     # instrumentation wraps this same method, before or after us.
-    host = str(getattr(instance, "host", "") or "")
+    host = _urllib3_target(instance, args[1] if len(args) > 1 else kwargs.get("url", ""))
     headers = args[3] if len(args) > 3 else kwargs.get("headers")
     if headers:
         copied = dict(headers)  # the caller's mapping is not ours to change
@@ -230,6 +226,15 @@ def _urllib3_urlopen(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs:
         back(token)
 
 
+def _urllib3_target(pool: Any, url: Any) -> str:
+    """The host a request goes to: behind a plain-HTTP proxy the pool is the proxy's, and
+    the URL, in absolute form, names the target."""
+    text = str(url or "")
+    if "://" in text.split("?", 1)[0]:
+        return urlsplit(text).hostname or ""
+    return str(getattr(pool, "host", "") or "")
+
+
 def _guarded(function: Callable[..., None], *args: Any) -> None:
     try:
         function(*args)
@@ -241,13 +246,25 @@ _PATCHES: tuple[tuple[str, str, Callable[..., Any]], ...] = (
     ("opentelemetry.baggage.propagation", "W3CBaggagePropagator.inject", _scoped_inject),
     ("opentelemetry.propagators.jaeger", "JaegerPropagator.inject", _scoped_inject),
     ("opentelemetry.propagators.ot_trace", "OTTracePropagator.inject", _scoped_inject),
+    ("opentelemetry.baggage.propagation", "W3CBaggagePropagator.extract", noted_extract),
     ("httpx", "Client.send", _sync_send(_httpx_host)),
     ("httpx", "AsyncClient.send", _async_send(_httpx_host)),
     ("httpx2", "Client.send", _sync_send(_httpx_host)),
     ("httpx2", "AsyncClient.send", _async_send(_httpx_host)),
+    # Each request httpx sends, redirects included (`send` sees only the first).
+    ("httpx", "Client._send_single_request", _sync_send(_httpx_host, _httpx_headers)),
+    ("httpx", "AsyncClient._send_single_request", _async_send(_httpx_host, _httpx_headers)),
+    ("httpx2", "Client._send_single_request", _sync_send(_httpx_host, _httpx_headers)),
+    ("httpx2", "AsyncClient._send_single_request", _async_send(_httpx_host, _httpx_headers)),
     ("requests.adapters", "HTTPAdapter.send", _requests_send),
     ("urllib3.connectionpool", "HTTPConnectionPool.urlopen", _urllib3_urlopen),
     ("aiohttp.client", "ClientSession._request", _async_send(_aiohttp_host)),
+    # Each request aiohttp sends, redirects included (headers are injected for the first).
+    (
+        "aiohttp.client_reqrep",
+        "ClientRequest.send",
+        _async_send(_aiohttp_request_host, _aiohttp_request_headers),
+    ),
 )
 
 

@@ -21,11 +21,23 @@ from opentelemetry.context import Context
 from pydantic import ValidationError
 
 from orq_otel._config import IDENTITY_FIELDS, Settings
-from orq_otel._identity.baggage import Group, group_entries, id_entry, read_id, trusted, write_group
+from orq_otel._identity.baggage import (
+    Group,
+    cacheable,
+    group_entries,
+    id_entry,
+    read_id,
+    resign,
+    trusted,
+    write_group,
+)
 from orq_otel._identity.keys import ENDUSER_ID_KEY, IDENTITY_PREFIX
 from orq_otel._identity.model import Identity
+from orq_otel._identity.properties import without_properties_in
 from orq_otel._identity.signing import Rejection
-from orq_otel._identity.wire import decode_json, encode_json, without_properties
+from orq_otel._identity.thread_entries import THREAD
+from orq_otel._identity.values import describe
+from orq_otel._identity.wire import decode_json, encode_json
 from orq_otel._log import exception_once, warn_once
 
 IDENTITY = Group(IDENTITY_PREFIX, "identity")
@@ -53,7 +65,8 @@ def encode_identity(identity: Identity, propagate_fields: Iterable[str]) -> dict
 def write_identity(identity: Identity, settings: Settings, context: Context) -> Context:
     """Replace any identity entries (and `enduser.id`) in the context's baggage."""
     entries = encode_identity(identity, settings.propagate_fields)
-    return write_group(IDENTITY, entries, settings, context, also_remove=(ENDUSER_ID_KEY,))
+    context = write_group(IDENTITY, entries, settings, context, also_remove=(ENDUSER_ID_KEY,))
+    return resign(THREAD, settings, context)  # a signed thread is bound to the identity
 
 
 # --- reading -------------------------------------------------------------------------
@@ -89,66 +102,77 @@ def _read(context: Context | None, settings: Settings) -> tuple[Identity | None,
         if not ok:
             return None, rejection
         enduser = None  # signed identity only
-    return _decode(tuple(sorted(entries.items())), enduser), None
+    elif enduser is not None:
+        enduser = without_properties_in(ENDUSER_ID_KEY, str(enduser), context)
+    # Unknown entries only earn one warning: left out of the cache key, as any caller
+    # can make new ones on every request.
+    known = tuple(sorted((k, v) for k, v in entries.items() if k in _KNOWN_KEYS))
+    if len(known) < len(entries):
+        warn_once("baggage-unknown", "unknown identity baggage entries ignored")
+    decode = _decode if cacheable(known) else _decode.__wrapped__
+    identity, warnings = decode(known, enduser)
+    for warning in warnings:  # made outside the cache: each is logged once, cached or not
+        warn_once(*warning)
+    return identity, None
+
+
+# (kind, message, *arguments) of warn_once: fixed texts and field names, never values.
+Warning = tuple[str, ...]
 
 
 @lru_cache(maxsize=4096)
-def _decode(items: tuple[tuple[str, str], ...], enduser: str | None) -> Identity | None:
-    """The identity in these entries, or None; cached, since baggage repeats call after call."""
+def _decode(
+    items: tuple[tuple[str, str], ...], enduser: str | None
+) -> tuple[Identity | None, tuple[Warning, ...]]:
+    """The identity in these entries, or None, and what was wrong; cached, since baggage
+    repeats call after call."""
     entries = dict(items)
-    for key in entries.keys() - _KNOWN_KEYS:
-        warn_once(f"baggage-unknown:{key}", "unknown identity baggage entry %s ignored", key)
-    identity_id = _identity_id(entries, enduser)
+    warnings: list[Warning] = []
+    identity_id = _identity_id(entries, enduser, warnings)
     if identity_id is None:
-        return None
+        return None, tuple(warnings)
     try:
         identity = Identity(id=identity_id)
     except ValidationError as error:
-        warn_once(
-            "baggage-invalid-id", "identity id in baggage is invalid, ignored: %s", _why(error)
-        )
-        return None
+        message = "identity id in baggage is invalid, ignored: %s"
+        warnings.append(("baggage-invalid-id", message, describe(error)))
+        return None, tuple(warnings)
     fields = {}
     for key, name in _FIELD_KEYS.items():
         raw = entries.get(key)
-        if raw is not None and (value := _field(name, raw)) is not None:
+        if raw is not None and (value := _field(name, raw, warnings)) is not None:
             fields[name] = value
-    return identity.model_copy(update=fields) if fields else identity
+    return (identity.model_copy(update=fields) if fields else identity), tuple(warnings)
 
 
-def _identity_id(entries: dict[str, str], enduser: str | None) -> str | None:
+def _identity_id(
+    entries: dict[str, str], enduser: str | None, warnings: list[Warning]
+) -> str | None:
     try:
         identity_id = read_id(IDENTITY, entries)
     except ValueError as error:
-        warn_once("baggage-bad-id", "identity id in baggage is unusable (%s); ignored", error)
+        message = "identity id in baggage is unusable (%s); ignored"
+        warnings.append(("baggage-bad-id", message, describe(error)))
         return None
     if identity_id is None and enduser is not None:
-        return without_properties(enduser)
+        return enduser
     return identity_id
 
 
-def _decoded(raw: str, name: str) -> Any:
+def _field(name: str, raw: str, warnings: list[Warning]) -> Any:
+    """One validated field value from its baggage text, or None (with a warning)."""
     try:
-        return decode_json(raw)
+        value = decode_json(raw)
     except ValueError as error:
         message = "identity %s in baggage is malformed (%s), ignored"
-        warn_once(f"baggage-malformed:{name}", message, name, error)
+        warnings.append((f"baggage-malformed:{name}", message, name, describe(error)))
         return None
-
-
-def _field(name: str, raw: str) -> Any:
-    """One validated field value from its baggage text, or None (with a warning)."""
-    value = _decoded(raw, name)
     if value is None:
         return None
     try:
         validated = Identity.model_validate({"id": "-", name: value})
     except ValidationError as error:
         message = "identity %s in baggage is invalid, ignored: %s"
-        warn_once(f"baggage-invalid:{name}", message, name, _why(error))
+        warnings.append((f"baggage-invalid:{name}", message, name, describe(error)))
         return None
     return getattr(validated, name)
-
-
-def _why(error: ValidationError) -> str:
-    return "; ".join(str(detail["msg"]) for detail in error.errors())

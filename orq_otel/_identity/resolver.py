@@ -32,6 +32,7 @@ from pydantic import ValidationError
 
 from orq_otel._cache import LruCache
 from orq_otel._identity.model import Identity
+from orq_otel._identity.values import describe
 from orq_otel._log import exception_once, warn_once
 
 # A resolver that failed (or timed out) is asked again after at most this long.
@@ -226,8 +227,10 @@ def _as_identity(identity_id: str, result: Any) -> tuple[Identity | None, bool]:
         try:
             return Identity.model_validate({**result, "id": identity_id}), False
         except ValidationError as error:
-            warn_once(
-                "resolver-invalid", "identity_resolver returned an invalid identity: %s", error
+            warn_once(  # the fields and rules only: values are personal data
+                "resolver-invalid",
+                "identity_resolver returned an invalid identity: %s",
+                describe(error),
             )
             return None, True
     warn_once(

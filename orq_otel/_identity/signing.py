@@ -2,16 +2,24 @@
 
 A group (``orq.identity.*`` or ``orq.thread.*``) is signed by one more entry, its ``sig``::
 
-    v1.<expiry>.<HMAC-SHA256, 43 base64url characters, unpadded>
+    v2.<expiry>.<HMAC-SHA256, 43 base64url characters, unpadded>
 
 The expiry is Unix seconds, 1-12 ASCII digits without a leading zero. The HMAC is taken
-over the group's canonical form, as UTF-8: one ``key=value`` line for every entry of the
-group but the signature, sorted by key, then ``exp=<expiry>``, joined by ``\n``. Values
-are as the receiving SDK's propagator delivers them, without W3C properties. No value can
-hold a newline: every value we write is URL-unreserved text or base64url.
+over a message in which every item is length-prefixed, ``<UTF-8 byte length>:<text>``, so
+that no two different sets of entries give the same message (the first release joined
+``key=value`` lines, and a key that decodes to hold `=` and a newline could fold two
+entries into one). The items, in order: ``v2``, the signature's own key, then for every
+signed entry, sorted by key, its key and its value, then ``exp`` and the expiry. Values
+are as the receiving SDK's propagator delivers them, without W3C properties.
 
-Every entry of the group is signed, so an entry added in transit (known or not) breaks
-the signature. The parser accepts exactly one form: anything else is a bad signature.
+The signed entries are the group's own but its signature and, for the thread, also every
+identity entry but the identity's signature: a thread is valid only next to the identity
+it was signed with, so a victim's signed thread cannot be carried beside another identity.
+
+`v1` signatures (the previous release: lines, the group's own entries only) are still
+verified during an upgrade, but only where their message is unambiguous (no key holding
+`=` or a newline, no value holding a newline); they do not bind a thread to an identity.
+The parser accepts exactly one form per version: anything else is a bad signature.
 """
 
 from __future__ import annotations
@@ -23,10 +31,8 @@ import re
 from collections.abc import Mapping, Sequence
 from enum import Enum
 
-from orq_otel._identity.wire import entry_text
-
-_VERSION = "v1"
-_SIGNATURE = re.compile(r"v1\.([1-9][0-9]{0,11})\.([A-Za-z0-9_-]{43})")
+_VERSION = "v2"
+_SIGNATURE = re.compile(r"(v[12])\.([1-9][0-9]{0,11})\.([A-Za-z0-9_-]{43})")
 
 
 class Rejection(str, Enum):
@@ -37,8 +43,27 @@ class Rejection(str, Enum):
     EXPIRED = "expired"
 
 
+def _item(text: str) -> bytes:
+    data = text.encode()
+    return str(len(data)).encode() + b":" + data
+
+
 def canonical_form(entries: Mapping[str, str], expiry: int, signature_key: str) -> bytes:
-    lines = [f"{key}={entry_text(entries[key])}" for key in sorted(entries) if key != signature_key]
+    """The v2 message: every signed entry but the signature, length-prefixed."""
+    items = [_VERSION, signature_key]
+    for key in sorted(entries):
+        if key != signature_key:
+            items += (key, entries[key])
+    items += ("exp", str(expiry))
+    return b"".join(map(_item, items))
+
+
+def _v1_form(entries: Mapping[str, str], expiry: int, signature_key: str) -> bytes | None:
+    """The first release's message, or None where it could be read two ways."""
+    signed = {key: value for key, value in entries.items() if key != signature_key}
+    if any("=" in k or "\n" in k or "\n" in v for k, v in signed.items()):
+        return None
+    lines = [f"{key}={signed[key]}" for key in sorted(signed)]
     lines.append(f"exp={expiry}")
     return "\n".join(lines).encode()
 
@@ -57,24 +82,28 @@ def sign(entries: Mapping[str, str], secret: str, expiry: int, signature_key: st
     return f"{_VERSION}.{expiry}.{_base64url(digest)}"
 
 
-def parse_signature(value: str) -> tuple[int, bytes] | None:
-    """(expiry, digest) from a signature value in its one canonical form, else None."""
-    match = _SIGNATURE.fullmatch(entry_text(value))
+def parse_signature(value: str) -> tuple[str, int, bytes] | None:
+    """(version, expiry, digest) from a signature value in its canonical form, else None."""
+    match = _SIGNATURE.fullmatch(value)
     if match is None:
         return None
-    encoded = match.group(2)
+    encoded = match.group(3)
     digest = base64.urlsafe_b64decode(encoded + "=")
     if _base64url(digest) != encoded:  # stray bits in the last character
         return None
-    return int(match.group(1)), digest
+    return match.group(1), int(match.group(2)), digest
 
 
 def verify(
-    entries: Mapping[str, str], secrets: Sequence[str], signature_key: str
+    entries: Mapping[str, str],
+    secrets: Sequence[str],
+    signature_key: str,
+    bound: Mapping[str, str] | None = None,
 ) -> tuple[int | None, Rejection | None]:
     """(expiry, None) if any secret signed these entries, else (None, the reason).
 
-    Expiry is checked by the caller against its clock: this result is cacheable.
+    `bound` are the entries signed along with the group's own (the identity's, for a
+    thread). Expiry is checked by the caller against its clock: this result is cacheable.
     """
     value = entries.get(signature_key)
     if value is None:
@@ -82,8 +111,13 @@ def verify(
     parsed = parse_signature(value)
     if parsed is None:
         return None, Rejection.BAD_SIGNATURE
-    expiry, digest = parsed
-    message = canonical_form(entries, expiry, signature_key)
-    if any(hmac.compare_digest(_mac(secret, message), digest) for secret in secrets):
+    version, expiry, digest = parsed
+    if version == _VERSION:
+        message: bytes | None = canonical_form({**(bound or {}), **entries}, expiry, signature_key)
+    else:
+        message = _v1_form(entries, expiry, signature_key)
+    if message is not None and any(
+        hmac.compare_digest(_mac(secret, message), digest) for secret in secrets
+    ):
         return expiry, None
     return None, Rejection.BAD_SIGNATURE

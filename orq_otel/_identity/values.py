@@ -7,10 +7,11 @@ from where it was made. They are refused at the model, with the field's name.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, JsonValue
+from pydantic import AfterValidator, JsonValue, ValidationError
 
 
 def check_text(value: str) -> str:
@@ -41,3 +42,28 @@ def _check_json(value: Any) -> Any:
 
 Text = Annotated[str, AfterValidator(check_text)]
 SendableJson = Annotated[JsonValue, AfterValidator(_check_json)]
+
+
+class WireError(ValueError):
+    """A value in baggage broke one of the wire format's rules; the message names the rule
+    (a fixed text, never the value)."""
+
+
+def describe(error: Exception) -> str:
+    """What was wrong, for a log line: the fields and the rules, never the values.
+
+    pydantic's messages and Python's decoding errors quote the input (an e-mail address,
+    a metadata value): personal data has no place in a log.
+    """
+    if isinstance(error, ValidationError):
+        return "; ".join(
+            f"{'.'.join(map(str, detail['loc'])) or 'value'}: {detail['type']}"
+            for detail in error.errors(include_input=False, include_url=False)
+        )
+    if isinstance(error, WireError):
+        return str(error)
+    if isinstance(error, UnicodeError):
+        return "not UTF-8"
+    if isinstance(error, json.JSONDecodeError):
+        return "not JSON"
+    return type(error).__name__

@@ -23,6 +23,8 @@ import json
 import re
 from typing import Any
 
+from orq_otel._identity.values import WireError
+
 _UNRESERVED = re.compile(r"[A-Za-z0-9._~-]+")
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 # Marks a value written by the first release: compact JSON, which starts like this.
@@ -41,30 +43,30 @@ def encode_json(value: Any) -> str:
 
 
 def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+    raise WireError(f"{name} is not JSON")
 
 
 def _loads(text: str) -> Any:
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except RecursionError:  # nesting deeper than the interpreter's stack
-        raise ValueError("nested too deeply") from None
+        raise WireError("nested too deeply") from None
 
 
 def decode_json(value: str) -> Any:
-    """The JSON value in a baggage value: base64url (v2), or plain JSON (the first release)."""
+    """The JSON value in a baggage value (without W3C properties): base64url (v2), or plain
+    JSON (the first release)."""
     if value.startswith(_V1_JSON_START):
         return _loads(value)
-    value = without_properties(value)
     if _BASE64URL.fullmatch(value) is None or len(value) % 4 == 1:
-        raise ValueError("not base64url")
+        raise WireError("not base64url")
     padded = value + "=" * (-len(value) % 4)
     try:
         data = base64.urlsafe_b64decode(padded)
     except (binascii.Error, ValueError):
-        raise ValueError("not base64url") from None
+        raise WireError("not base64url") from None
     if base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii") != value:
-        raise ValueError("not canonical base64url")  # stray bits in the last character
+        raise WireError("not canonical base64url")  # stray bits in the last character
     return _loads(data.decode("utf-8"))  # UnicodeDecodeError is a ValueError
 
 

@@ -132,9 +132,38 @@ def write(rows: list[dict[str, Any]], fmt: str, out: TextIO, by: str) -> None:
         writer = csv.DictWriter(out, fieldnames=COLUMNS)
         writer.writeheader()
         for row in rows:
-            writer.writerow({**row, "top_models": " ".join(row["top_models"])})
+            top_models = " ".join(row["top_models"])
+            writer.writerow(
+                {**row, "group": _csv_text(row["group"]), "top_models": _csv_text(top_models)}
+            )
     else:
         _table(rows, out, by)
+
+
+# Control characters (ESC starts terminal sequences that recolour, retitle or rewrite the
+# screen), and format characters such as bidi overrides, which reorder what is shown.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+# A spreadsheet runs a cell that starts with one of these as a formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str) -> str:
+    """Text from spans (ids, tags: anyone's input) shown as it is, never acted on."""
+    return _UNPRINTABLE.sub(_escaped, text)
+
+
+def _csv_text(value: Any) -> Any:
+    """A text cell that a spreadsheet shows rather than evaluates (OWASP's CSV injection
+    advice: a leading quote), printable as on the terminal."""
+    if not isinstance(value, str):
+        return value
+    text = printable(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def _cell(column: str, value: Any) -> str:
@@ -147,8 +176,8 @@ def _cell(column: str, value: Any) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, list):
-        return ", ".join(value)
-    return str(value)
+        return printable(", ".join(value))
+    return printable(str(value))
 
 
 def _table(rows: list[dict[str, Any]], out: TextIO, by: str) -> None:

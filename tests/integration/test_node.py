@@ -136,7 +136,7 @@ def test_python_signed_identity_verifies_in_node(
         seen = whoami(url)
     assert seen["identity"] == propagated(identity)
     assert seen["rejected"] is None
-    assert "orq.identity.sig=v1." in seen["baggage"]
+    assert "orq.identity.sig=v2." in seen["baggage"]
 
 
 def test_node_rejects_a_python_identity_signed_with_another_secret(telemetry: Telemetry) -> None:
