@@ -10,9 +10,11 @@ import os
 
 import openai
 from opentelemetry import metrics
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from prometheus_client import make_asgi_app
 from service import instrument_http_clients, serve
@@ -51,9 +53,11 @@ def create_app(llm: openai.AsyncOpenAI, metrics_app: ASGIApp | None = None) -> A
 def main() -> None:
     # Metrics for Prometheus to scrape at /metrics (tokens and latency per identity).
     resource = Resource.create({"service.name": "worker"})
-    metrics.set_meter_provider(
-        MeterProvider(resource=resource, metric_readers=[PrometheusMetricReader()])
-    )
+    readers: list[MetricReader] = [PrometheusMetricReader()]
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        # ...and pushed over OTLP with the spans (e.g. to the collector of collector-config.yaml).
+        readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
+    metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers))
     handle = orq_otel.setup("worker", identity_on_every_span=True)
     instrument_http_clients()
     api_key = os.environ.get("ORQ_API_KEY", "local-key")

@@ -2,15 +2,15 @@
 
 Arize Phoenix (a tracing backend that takes OTLP over HTTP and gRPC) lives in its own
 virtual environment, `.venv-phoenix` at the repository root (or $ORQ_OTEL_PHOENIX_BIN);
-Prometheus comes from Debian's package. `.ci/run` installs both up front; a test that
-cannot install one is skipped, saying why.
+Prometheus comes from Debian's package (otel_stack.py also starts it as the Collector's
+remote-write target). `.ci/run` installs both up front; a test that cannot install one is
+skipped, saying why.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import otel_stack
 import pytest
+from otel_stack import Prometheus
 from servers import ROOT, free_port, wait_until
 
 PHOENIX_VENV = ROOT / ".venv-phoenix"
@@ -113,33 +115,10 @@ def running_phoenix() -> Iterator[Phoenix]:
 
 def prometheus_binary() -> str:
     """The `prometheus` command, from Debian's package (installed if we are root)."""
-    found = shutil.which("prometheus")
-    if found:
-        return found
-    apt_get = shutil.which("apt-get")
-    if apt_get is None or os.geteuid() != 0:
-        pytest.skip("Prometheus is not installed and apt-get as root is not available")
     try:
-        subprocess.run([apt_get, "update", "-qq"], check=True, timeout=INSTALL_TIMEOUT)
-        subprocess.run(
-            [apt_get, "install", "-y", "-qq", "prometheus"], check=True, timeout=INSTALL_TIMEOUT
-        )
-    except (subprocess.SubprocessError, OSError) as error:
-        pytest.skip(f"Prometheus could not be installed here: {error}")
-    return shutil.which("prometheus") or pytest.skip("prometheus missing after install")
-
-
-@dataclass(frozen=True)
-class Prometheus:
-    port: int
-
-    def query(self, promql: str) -> list[dict[str, Any]]:
-        url = f"http://127.0.0.1:{self.port}/api/v1/query?" + urllib.parse.urlencode(
-            {"query": promql}
-        )
-        answer = _get_json(url)
-        assert answer["status"] == "success", answer
-        return list(answer["data"]["result"])
+        return otel_stack.prometheus_binary()
+    except otel_stack.Unavailable as reason:
+        pytest.skip(str(reason))
 
 
 @contextmanager
