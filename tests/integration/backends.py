@@ -27,6 +27,7 @@ import pytest
 from servers import ROOT, free_port, wait_until
 
 PHOENIX_VENV = ROOT / ".venv-phoenix"
+PHOENIX_LOCK = ROOT / "constraints" / "phoenix.txt"
 INSTALL_TIMEOUT = 900
 
 
@@ -52,7 +53,8 @@ def phoenix_binary() -> Path:
     try:
         subprocess.run([sys.executable, "-m", "venv", str(PHOENIX_VENV)], check=True, timeout=120)
         subprocess.run(
-            [str(PHOENIX_VENV / "bin" / "pip"), "install", "--quiet", "arize-phoenix"],
+            # The pinned versions .ci/run installs (constraints/, made by scripts/lock.sh).
+            [str(PHOENIX_VENV / "bin" / "pip"), "install", "--quiet", "-r", str(PHOENIX_LOCK)],
             check=True,
             timeout=INSTALL_TIMEOUT,
         )
