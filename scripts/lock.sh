@@ -23,7 +23,7 @@ fi
 compile() {
   local out=$1
   shift
-  "$TOOL/bin/uv" pip compile --quiet --universal --python-version 3.10 --upgrade \
+  "$TOOL/bin/uv" pip compile --quiet --universal --python-version 3.10 --upgrade --refresh-package openai \
     --custom-compile-command "bash scripts/lock.sh" --output-file "constraints/$out" "$@"
 }
 
@@ -34,6 +34,15 @@ compile frameworks.txt pyproject.toml --extra frameworks
 compile bench.txt pyproject.toml --extra bench
 compile bench-genai.txt pyproject.toml --extra bench-genai
 compile phoenix.txt constraints/phoenix.in
+# The tests' environment with the oldest openai we support instead of the newest (CI installs
+# it into .venv after the newest run): what that openai needs beyond the newest is pinned too.
+oldest=$(sed -n 's/^OLDEST_OPENAI = "\([^"]*\)".*/\1/p' orq_otel/_openai/package.py)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+grep -v '^openai==' constraints/test.txt > "$work/test-but-openai.txt"
+echo "openai==$oldest" > "$work/oldest-openai.txt"
+compile oldest-openai.txt pyproject.toml --extra test --override "$work/oldest-openai.txt" \
+  --constraint "$work/test-but-openai.txt"
 # The lowest versions pyproject.toml declares for the library and the test extra (its
 # dependencies' own dependencies newest): CI runs the tests there too, so every declared
 # minimum is one that works.

@@ -32,6 +32,7 @@ LOCKS = {
     "bench.txt": ["bench"],
     "bench-genai.txt": ["bench-genai"],
     "lowest.txt": ["test"],
+    "oldest-openai.txt": ["test"],
 }
 # The Pythons pyproject.toml supports, for locks with version markers.
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
