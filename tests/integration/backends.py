@@ -29,6 +29,7 @@ from otel_stack import Prometheus
 from servers import ROOT, free_port, wait_until
 
 PHOENIX_VENV = ROOT / ".venv-phoenix"
+PHOENIX_LOCK = ROOT / "constraints" / "phoenix.txt"
 INSTALL_TIMEOUT = 900
 
 
@@ -54,7 +55,8 @@ def phoenix_binary() -> Path:
     try:
         subprocess.run([sys.executable, "-m", "venv", str(PHOENIX_VENV)], check=True, timeout=120)
         subprocess.run(
-            [str(PHOENIX_VENV / "bin" / "pip"), "install", "--quiet", "arize-phoenix"],
+            # The pinned versions .ci/run installs (constraints/, made by scripts/lock.sh).
+            [str(PHOENIX_VENV / "bin" / "pip"), "install", "--quiet", "-r", str(PHOENIX_LOCK)],
             check=True,
             timeout=INSTALL_TIMEOUT,
         )
