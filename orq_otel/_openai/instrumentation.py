@@ -26,13 +26,10 @@ from orq_otel._openai.streams import ResultProxies
 from orq_otel._openai.subject import Subject, Subjects
 
 NO_CALL: Call | None = None  # what `begin` gives when it fails: the call goes on without us
-# What OpenTelemetry's suppress_instrumentation() sets, as is_instrumentation_enabled()
-# reads it; read here from the context each call looks up once for everything.
-_SUPPRESSED = (_SUPPRESS_INSTRUMENTATION_KEY, "suppress_instrumentation")
-
-
-def _suppressed(current: Context) -> bool:
-    return any(current.get(key) for key in _SUPPRESSED)
+# The two keys OpenTelemetry's suppress_instrumentation() sets, read as
+# is_instrumentation_enabled() reads them, but from the context each call looks up once.
+_SUPPRESSED = _SUPPRESS_INSTRUMENTATION_KEY
+_SUPPRESSED_PLAIN = "suppress_instrumentation"  # the older spelling, still set
 
 
 class Instrumentation:
@@ -60,7 +57,8 @@ class Instrumentation:
     def begin(self, client: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
         """The call `client.request(*args, **kwargs)` makes, begun; None to leave it alone."""
         current = get_current()
-        if _suppressed(current):  # an exporter, say, whose own calls must not be traced
+        # Suppressed by an exporter, say, whose own calls must not be traced.
+        if current.get(_SUPPRESSED) or current.get(_SUPPRESSED_PLAIN):
             return None
         request = outgoing_request(args, kwargs)
         if request is None:
@@ -73,7 +71,7 @@ class Instrumentation:
     ) -> Call | None:
         """`begin` for async clients whose identity resolver may have to be awaited."""
         current = get_current()
-        if _suppressed(current):
+        if current.get(_SUPPRESSED) or current.get(_SUPPRESSED_PLAIN):
             return None
         request = outgoing_request(args, kwargs)
         if request is None:
