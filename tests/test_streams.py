@@ -369,3 +369,38 @@ def test_usage_on_the_last_content_chunk_reaches_a_caller_who_asked_for_it(
     assert chunks[-1].usage is not None
     assert chunks[-1].usage.completion_tokens == 2
     assert (telemetry.only_span().attributes or {})["gen_ai.usage.output_tokens"] == 2
+
+
+def test_a_call_recorder_hears_the_request_each_chunk_and_the_end(
+    telemetry: Telemetry, orq_client: openai.OpenAI
+) -> None:
+    # The seam content capture hooks into: made from the request, per chunk, at the end.
+    import dataclasses
+
+    from orq_otel._openai.patches import live
+
+    heard: list[str] = []
+
+    class Recorder:
+        def __init__(self, body: Any) -> None:
+            heard.append(f"request {body['model']}")
+
+        def on_chunk(self, chunk: Any) -> None:
+            heard.append("chunk")
+
+        def on_response(self, response: Any) -> None:
+            heard.append(f"response {response is None}")
+
+        def on_end(self, span: Any) -> None:
+            span.set_attribute("test.recorded", len(heard))
+
+    instrumentation = live.get()
+    assert instrumentation is not None
+    instrumentation.services = dataclasses.replace(
+        instrumentation.services, recorders=(lambda request, span: Recorder(request.body),)
+    )
+    chunks = list(CALLS["chat"](orq_client, stream=True))
+    assert heard[0] == "request gpt-4o-mini"
+    assert heard.count("chunk") == len(chunks) + 1  # and the usage-only chunk we hid
+    assert heard[-1] == "response True"  # a stream's end has no response object
+    assert (telemetry.only_span().attributes or {})["test.recorded"] == len(heard)
