@@ -70,7 +70,7 @@ class Settings:
     propagate_fields: tuple[str, ...] = DEFAULT_PROPAGATE_FIELDS
     record_email: bool = False
     metric_identity: bool = True
-    # The first this many identities get metric series of their own (see _metric_attributes).
+    # The first this many identities get metric series of their own (metric_attributes.py).
     metric_identity_limit: int = 500
     metric_attributes: tuple[str, ...] = OPTIONAL_METRIC_ATTRIBUTES
     # Signing: the first secret signs, all verify. Kept out of repr: settings get logged.

@@ -39,6 +39,44 @@ _lock = threading.Lock()
 _active: SetupHandle | None = None
 
 
+class _ExportFailures:
+    """Exports that did not succeed, counted by watching each exporter setup() creates.
+
+    A collector that refuses every connection makes each export fail quickly, well inside
+    any shutdown timeout: without this count, shutdown() would report success.
+    """
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def watch(self, exporter: Any) -> Any:
+        export = exporter.export
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            try:
+                result = export(*args, **kwargs)
+            except Exception:
+                self._add()
+                raise
+            if getattr(result, "name", "SUCCESS") != "SUCCESS":  # Span/MetricExportResult
+                self._add()
+            return result
+
+        exporter.export = counted  # on the instance: its class and other methods as they are
+        return exporter
+
+    def _add(self) -> None:
+        with self._lock:
+            self._count += 1
+
+    def take(self) -> int:
+        """The failures since the last take()."""
+        with self._lock:
+            count, self._count = self._count, 0
+            return count
+
+
 @dataclass
 class SetupHandle:
     """What `setup()` built. `shutdown()` flushes and stops what setup() created, only."""
@@ -48,13 +86,15 @@ class SetupHandle:
     destination: str  # where spans go: "orq.ai", "otlp", "console", "none" or "existing"
     _owned: list[Any] = field(default_factory=list)
     _instrumentor: OrqInstrumentor | None = None
+    _failures: _ExportFailures = field(default_factory=_ExportFailures)
 
     def shutdown(self, timeout: float = DEFAULT_SHUTDOWN_TIMEOUT) -> bool:
         """Flush and stop what setup() created, taking at most `timeout` seconds.
 
         The default fits the 30 s grace period of gunicorn and Kubernetes with room for the
-        application's own shutdown. False if an exporter was still busy at the deadline
-        (a collector that cannot be reached, say): what it held is lost, the process is not.
+        application's own shutdown. False, with one warning, if an exporter was still busy
+        at the deadline or an export failed (a collector that cannot be reached or refuses
+        connections, say): what it held is lost, the process is not.
         """
         global _active  # noqa: PLW0603 - the one setup per process
         with _lock:
@@ -66,13 +106,25 @@ class SetupHandle:
             self._owned.clear()
             if _active is self:
                 _active = None
-            return done
+            return self._all_exported(done, "shut down")
 
     def force_flush(self, timeout: float = DEFAULT_SHUTDOWN_TIMEOUT) -> bool:
-        """Export what is batched now, taking at most `timeout` seconds; False if cut short."""
+        """Export what is batched now, taking at most `timeout` seconds; False if cut short
+        or if an export failed since the last flush."""
         millis = int(timeout * 1000)
         flushes = [partial(provider.force_flush, millis) for provider in self._owned]
-        return _within(timeout, flushes, "flush")
+        return self._all_exported(_within(timeout, flushes, "flush"), "flush")
+
+    def _all_exported(self, in_time: bool, what: str) -> bool:
+        failed = self._failures.take()
+        if in_time and failed:  # a timeout has warned already: one warning either way
+            logger.warning(
+                "orq_otel: %s export(s) failed before the %s (is the collector reachable?); "
+                "what they held is lost",
+                failed,
+                what,
+            )
+        return in_time and not failed
 
 
 def _within(timeout: float, steps: Sequence[Callable[[], Any]], what: str) -> bool:
@@ -146,22 +198,23 @@ def _build(service_name: str | None, env: Mapping[str, str]) -> SetupHandle:
     if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return SetupHandle(existing_tracer, existing_meter, "none")
     owned: list[Any] = []
+    failures = _ExportFailures()
     if isinstance(existing_tracer, TracerProvider):
         logger.info("orq_otel.setup(): using the tracer provider the application installed")
         tracer_provider, destination = existing_tracer, "existing"
     else:
         resource = _resource(Resource, service_name, env)
         tracer_provider = TracerProvider(resource=resource)
-        destination = _add_span_exporter(tracer_provider, env)
+        destination = _add_span_exporter(tracer_provider, env, failures)
         trace.set_tracer_provider(tracer_provider)
         owned.append(tracer_provider)
     if isinstance(existing_meter, MeterProvider):
         meter_provider = existing_meter
     else:
-        meter_provider = _meter_provider(MeterProvider, tracer_provider.resource, env)
+        meter_provider = _meter_provider(MeterProvider, tracer_provider.resource, env, failures)
         metrics.set_meter_provider(meter_provider)
         owned.append(meter_provider)
-    return SetupHandle(tracer_provider, meter_provider, destination, owned)
+    return SetupHandle(tracer_provider, meter_provider, destination, owned, _failures=failures)
 
 
 def _resource(resource_type: Any, service_name: str | None, env: Mapping[str, str]) -> Any:
@@ -188,7 +241,9 @@ def _choose_destination(env: Mapping[str, str]) -> str:
     return "console"
 
 
-def _add_span_exporter(tracer_provider: Any, env: Mapping[str, str]) -> str:
+def _add_span_exporter(
+    tracer_provider: Any, env: Mapping[str, str], failures: _ExportFailures
+) -> str:
     from opentelemetry.sdk.trace.export import (  # noqa: PLC0415 - the sdk extra
         BatchSpanProcessor,
         ConsoleSpanExporter,
@@ -214,7 +269,7 @@ def _add_span_exporter(tracer_provider: Any, env: Mapping[str, str]) -> str:
             headers={"Authorization": f"Bearer {env['ORQ_API_KEY']}"},
             timeout=timeout,
         )
-    tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
+    tracer_provider.add_span_processor(BatchSpanProcessor(failures.watch(exporter)))
     return destination
 
 
@@ -224,7 +279,9 @@ def _export_timeout(env: Mapping[str, str], signal: str) -> float | None:
     return None if any(name in env for name in configured) else DEFAULT_EXPORT_TIMEOUT
 
 
-def _meter_provider(meter_provider_type: Any, resource: Any, env: Mapping[str, str]) -> Any:
+def _meter_provider(
+    meter_provider_type: Any, resource: Any, env: Mapping[str, str], failures: _ExportFailures
+) -> Any:
     """Metrics go over OTLP when an OTLP endpoint is configured; orq.ai takes traces only."""
     chosen = env.get("OTEL_METRICS_EXPORTER", "").strip().lower()
     if chosen == "none" or not (_otlp_configured(env, "METRICS") or chosen == "otlp"):
@@ -237,5 +294,5 @@ def _meter_provider(meter_provider_type: Any, resource: Any, env: Mapping[str, s
     )
 
     exporter = OTLPMetricExporter(timeout=_export_timeout(env, "METRICS"))
-    reader = PeriodicExportingMetricReader(exporter)
+    reader = PeriodicExportingMetricReader(failures.watch(exporter))
     return meter_provider_type(resource=resource, metric_readers=[reader])

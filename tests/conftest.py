@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ MESSAGES: Any = [{"role": "user", "content": PROMPT}]
 
 
 @dataclass(frozen=True)
-class Endpoint:
+class EndpointCase:
     """One instrumented endpoint, as the tests call it (with a sync or an async client)."""
 
     name: str
@@ -46,7 +47,7 @@ class Endpoint:
 ENDPOINTS = {
     endpoint.name: endpoint
     for endpoint in (
-        Endpoint(
+        EndpointCase(
             "chat",
             lambda client, **kw: client.chat.completions.create(
                 model="gpt-4o-mini", messages=MESSAGES, **kw
@@ -55,7 +56,7 @@ ENDPOINTS = {
             "gpt-4o-mini",
             streams=True,
         ),
-        Endpoint(
+        EndpointCase(
             "chat_parse",
             lambda client, **kw: client.chat.completions.parse(
                 model="gpt-4o-mini", messages=MESSAGES, **kw
@@ -64,7 +65,7 @@ ENDPOINTS = {
             "gpt-4o-mini",
             streams=False,
         ),
-        Endpoint(
+        EndpointCase(
             "completions",
             lambda client, **kw: client.completions.create(
                 model="gpt-3.5-turbo-instruct", prompt=PROMPT, **kw
@@ -73,7 +74,7 @@ ENDPOINTS = {
             "gpt-3.5-turbo-instruct",
             streams=True,
         ),
-        Endpoint(
+        EndpointCase(
             "embeddings",
             lambda client, **kw: client.embeddings.create(
                 model="text-embedding-3-small", input=PROMPT, **kw
@@ -82,7 +83,7 @@ ENDPOINTS = {
             "text-embedding-3-small",
             streams=False,
         ),
-        Endpoint(
+        EndpointCase(
             "responses",
             lambda client, **kw: client.responses.create(model="gpt-4o-mini", input=PROMPT, **kw),
             "chat",
@@ -105,10 +106,29 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
+def forget_what_was_seen() -> None:
+    """Every "warned once" and every cache in orq_otel, as in a fresh process.
+
+    Some warnings are logged inside `functools.lru_cache`d functions (baggage decoding, for
+    one): a test that decoded the same entries earlier would hide them from a later one.
+    """
+    reset_once_logs()
+    for name, module in list(sys.modules.items()):
+        if not (name == "orq_otel" or name.startswith("orq_otel.")):
+            continue
+        for value in list(vars(module).values()):
+            # Every lru_cache'd function of ours (not the stdlib's that a module imported).
+            if callable(getattr(value, "cache_clear", None)) and value.__module__ == name:
+                value.cache_clear()
+        debug_logged = getattr(module, "_unknown_logged", None)  # cost.py's unknown models
+        if isinstance(debug_logged, set):
+            debug_logged.clear()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_process_state() -> Iterator[None]:
-    """Each test sees warnings as if for the first time and the default settings."""
-    reset_once_logs()
+    """Each test sees warnings and caches as if for the first time and the default settings."""
+    forget_what_was_seen()
     current_settings.set(None)
     yield
     current_settings.set(None)

@@ -25,7 +25,7 @@ from orq_otel._openai.patches import PATCHES
 def originals() -> list[object]:
     modules = [importlib.import_module(patch.module) for patch in PATCHES]
     return [
-        vars(getattr(module, patch.owner))[patch.method]
+        vars(getattr(module, patch.class_name))[patch.method]
         for module, patch in zip(modules, PATCHES, strict=True)
     ]
 
@@ -130,7 +130,7 @@ def test_a_failure_to_start_is_logged_once_and_calls_go_on(
     def broken(*args: object) -> None:
         raise ImportError("a broken install")
 
-    monkeypatch.setattr("orq_otel._openai.instrumentor._telemetry", broken)
+    monkeypatch.setattr("orq_otel._openai.instrumentor._instrumentation", broken)
     telemetry.instrument()
     with caplog.at_level(logging.ERROR, logger="orq_otel"):
         results = [CALLS["chat"](plain_client) for _ in range(2)]

@@ -10,7 +10,6 @@ from conftest import CALLS, PROMPT_TOKENS, REPLY_TOKENS, Telemetry
 from opentelemetry.sdk.metrics.export import NumberDataPoint
 
 from orq_otel import use_identity
-from orq_otel._openai.metrics import DURATION_BUCKETS, TOKEN_BUCKETS
 
 TOKENS = "gen_ai.client.token.usage"
 DURATION = "gen_ai.client.operation.duration"
@@ -35,12 +34,21 @@ def test_token_usage_is_recorded_per_token_type_with_identity(
     assert "orq.identity.display_name" not in attributes  # metrics stay low-cardinality
 
 
+# The boundaries the GenAI semantic conventions advise (gen-ai-metrics.md, "Metric:
+# gen_ai.client.token.usage" and "gen_ai.client.operation.duration"), written out here so
+# that a wrong constant in the code cannot pass by being compared with itself.
+SEMCONV_TOKEN_BOUNDARIES = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576,
+                            4194304, 16777216, 67108864)  # fmt: skip
+SEMCONV_DURATION_BOUNDARIES = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12,
+                               10.24, 20.48, 40.96, 81.92)  # fmt: skip
+
+
 def test_histograms_use_the_semantic_convention_buckets(
     telemetry: Telemetry, orq_client: openai.OpenAI
 ) -> None:
     CALLS["chat"](orq_client)
-    assert tuple(telemetry.points(TOKENS)[0].explicit_bounds) == TOKEN_BUCKETS
-    assert tuple(telemetry.points(DURATION)[0].explicit_bounds) == DURATION_BUCKETS
+    assert tuple(telemetry.points(TOKENS)[0].explicit_bounds) == SEMCONV_TOKEN_BOUNDARIES
+    assert tuple(telemetry.points(DURATION)[0].explicit_bounds) == SEMCONV_DURATION_BOUNDARIES
 
 
 def test_duration_is_recorded_once_per_call(

@@ -193,3 +193,55 @@ def test_azure_client_requests_are_traced(telemetry: Telemetry, server: LocalOpe
     attributes = dict(telemetry.only_span().attributes or {})
     assert attributes["gen_ai.provider.name"] == "azure.ai.openai"
     assert "orq" not in sent(server)
+
+
+# --- a multipart endpoint: /audio/transcriptions ----------------------------------------
+
+AUDIO = ("hello.wav", b"RIFF....WAVEfmt ", "audio/wav")
+
+
+def test_transcription_is_a_span_and_metrics_with_the_identity_in_the_header_only(
+    telemetry: Telemetry, server: LocalOpenAIServer, orq_client: openai.OpenAI
+) -> None:
+    with use_identity(id="listener", display_name="Ada"):
+        result = orq_client.audio.transcriptions.create(model="gpt-4o-transcribe", file=AUDIO)
+    assert result.text == "Hello from the local model, offline and private."
+    request = server.requests[-1]
+    assert (request.header("Content-Type") or "").startswith("multipart/form-data")
+    assert request.form == {"model": "gpt-4o-transcribe", "file": "hello.wav"}  # no orq field
+    assert request.header("X-ORQ-IDENTITY-ID") == "listener"
+    assert request.identity == {"id": "listener"}  # what the router attributes it to
+    span = telemetry.only_span()
+    assert span.name == "generate_content gpt-4o-transcribe"
+    attributes = dict(span.attributes or {})
+    assert attributes["orq.identity.id"] == "listener"
+    assert attributes["gen_ai.usage.output_tokens"] == REPLY_TOKENS
+    (point,) = telemetry.points("gen_ai.client.operation.duration")
+    assert dict(point.attributes or {})["gen_ai.operation.name"] == "generate_content"
+
+
+def test_streamed_transcription_gets_its_usage_from_the_done_event(
+    telemetry: Telemetry, server: LocalOpenAIServer, orq_client: openai.OpenAI
+) -> None:
+    with use_identity(id="listener"):
+        events = list(
+            orq_client.audio.transcriptions.create(
+                model="gpt-4o-transcribe", file=AUDIO, stream=True
+            )
+        )
+    assert [event.type for event in events][-1] == "transcript.text.done"
+    assert server.requests[-1].form["stream"] is True
+    attributes = dict(telemetry.only_span().attributes or {})
+    assert attributes["gen_ai.usage.output_tokens"] == REPLY_TOKENS
+    assert attributes["gen_ai.request.stream"] is True
+
+
+async def test_async_transcription_on_another_host_is_sent_exactly_as_without_us(
+    telemetry: Telemetry, server: LocalOpenAIServer, async_plain_client: openai.AsyncOpenAI
+) -> None:
+    with use_identity(id="listener"):
+        await async_plain_client.audio.transcriptions.create(model="whisper-1", file=AUDIO)
+    request = server.requests[-1]
+    assert request.header("X-ORQ-IDENTITY-ID") is None
+    assert request.form == {"model": "whisper-1", "file": "hello.wav"}
+    assert telemetry.only_span().name == "generate_content whisper-1"

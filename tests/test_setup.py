@@ -142,11 +142,13 @@ print("SHUT DOWN", handle.shutdown(timeout=float(sys.argv[2])), flush=True)
 """
 
 
-def run_bounded(tmp_path: Path, endpoint: str, *arguments: str) -> str:
+def run_bounded(tmp_path: Path, endpoint: str, *arguments: str) -> tuple[str, str]:
+    """The app's output and its log (stderr)."""
     app = tmp_path / "bounded.py"
     app.write_text(BOUNDED_APP)
     env = {key: value for key, value in os.environ.items() if not key.startswith(("OTEL_", "ORQ_"))}
     env.update({"OTEL_BSP_SCHEDULE_DELAY": "60000", "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint})
+    env["OTEL_METRICS_EXPORTER"] = "none"  # spans only: the test receiver takes no metrics
     # Well below the 36-49 s the SDK's own shutdown takes against such a collector.
     result = subprocess.run(
         [sys.executable, str(app), *arguments],
@@ -156,7 +158,7 @@ def run_bounded(tmp_path: Path, endpoint: str, *arguments: str) -> str:
         env=env,
         check=True,
     )
-    return result.stdout
+    return result.stdout, result.stderr
 
 
 def test_shutdown_gives_up_at_its_timeout_when_the_collector_never_answers(
@@ -166,24 +168,30 @@ def test_shutdown_gives_up_at_its_timeout_when_the_collector_never_answers(
         silent.bind(("127.0.0.1", 0))
         silent.listen(16)
         port = silent.getsockname()[1]
-        output = run_bounded(tmp_path, f"http://127.0.0.1:{port}", "shutdown", "1.0")
+        output, log = run_bounded(tmp_path, f"http://127.0.0.1:{port}", "shutdown", "1.0")
     assert "SHUT DOWN False" in output
+    assert log.count("orq_otel: ") == 1
 
 
-def test_shutdown_with_the_default_timeout_ends_when_connections_are_refused(
+def test_shutdown_reports_false_with_one_warning_when_connections_are_refused(
     tmp_path: Path,
 ) -> None:
+    # Every export fails fast, inside the timeout: nothing was exported all the same.
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    output = run_bounded(tmp_path, f"http://127.0.0.1:{port}", "shutdown", "10")
-    assert "SHUT DOWN" in output
+        port = probe.getsockname()[1]  # closed again: connections to it are refused
+    output, log = run_bounded(tmp_path, f"http://127.0.0.1:{port}", "shutdown", "10")
+    assert "SHUT DOWN False" in output
+    warnings = [line for line in log.splitlines() if line.startswith("orq_otel: ")]
+    assert len(warnings) == 1
+    assert "failed" in warnings[0]
 
 
 def test_force_flush_exports_what_is_batched(tmp_path: Path) -> None:
     with OTLPReceiver() as receiver:
-        output = run_bounded(tmp_path, receiver.url, "flush", "5")
+        output, log = run_bounded(tmp_path, receiver.url, "flush", "5")
         exports = receiver.exports
+    assert "orq_otel: " not in log
     assert "FLUSHED True" in output
     assert "SHUT DOWN True" in output
     assert [span.name for export in exports for _, span in export.spans()] == ["chat gpt-4o-mini"]

@@ -241,7 +241,7 @@ def test_failure_to_start_a_span_leaves_the_request_untouched(
     def broken(kwargs: object) -> dict[str, object]:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("orq_otel._openai.telemetry.request_attributes", broken)
+    monkeypatch.setattr("orq_otel._openai.attributes.request_attributes", broken)
     with use_identity(id="u"):
         result = CALLS["chat"](orq_client)
     assert result.choices[0].message.content

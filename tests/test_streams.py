@@ -331,17 +331,32 @@ def test_orq_stream_from_a_server_sending_null_usage_on_every_chunk_is_unchanged
     assert (telemetry.only_span().attributes or {})["gen_ai.usage.input_tokens"] == 9
 
 
-def test_orq_stream_with_usage_on_the_last_content_chunk_hides_only_that_field(
+def test_orq_stream_keeps_usage_a_server_sends_on_a_content_chunk_unasked(
     telemetry: Telemetry, server: LocalOpenAIServer, orq_client: openai.OpenAI
 ) -> None:
-    first = chunk(0, {"content": "Hi"}, usage=None)
+    # DeepSeek puts `usage` on its last content chunk whether asked or not: the caller sees
+    # it with us exactly as without us (we never take data away from a content chunk).
+    events = [chunk(0, {"content": "Hi"}, usage=None), chunk(1, {}, "stop", usage=RECORDED_USAGE)]
     with telemetry.paused():
-        expected = replay(server, orq_client, [first, chunk(1, {}, "stop", usage=None)])
-    last_with_usage = chunk(1, {}, "stop", usage=RECORDED_USAGE)
-    received = replay(server, orq_client, [first, last_with_usage])
+        expected = replay(server, orq_client, events)
+    received = replay(server, orq_client, events)  # on an orq host, so we asked for usage
     assert received == expected
+    assert received[-1]["usage"] == RECORDED_USAGE
+    assert "include_usage" in str(server.requests[-1].json)
     attributes = dict(telemetry.only_span().attributes or {})
     assert attributes["gen_ai.usage.output_tokens"] == 2
+
+
+def test_orq_stream_hides_only_the_usage_chunk_that_exists_because_we_asked(
+    telemetry: Telemetry, server: LocalOpenAIServer, orq_client: openai.OpenAI
+) -> None:
+    content = [chunk(0, {"content": "Hi"}), chunk(1, {}, "stop")]
+    with telemetry.paused():
+        expected = replay(server, orq_client, content)
+    usage_only = {**chunk(2, {}), "choices": [], "usage": RECORDED_USAGE}
+    received = replay(server, orq_client, [*content, usage_only])
+    assert received == expected
+    assert (telemetry.only_span().attributes or {})["gen_ai.usage.input_tokens"] == 9
 
 
 def test_usage_on_the_last_content_chunk_reaches_a_caller_who_asked_for_it(
@@ -354,3 +369,38 @@ def test_usage_on_the_last_content_chunk_reaches_a_caller_who_asked_for_it(
     assert chunks[-1].usage is not None
     assert chunks[-1].usage.completion_tokens == 2
     assert (telemetry.only_span().attributes or {})["gen_ai.usage.output_tokens"] == 2
+
+
+def test_a_call_recorder_hears_the_request_each_chunk_and_the_end(
+    telemetry: Telemetry, orq_client: openai.OpenAI
+) -> None:
+    # The seam content capture hooks into: made from the request, per chunk, at the end.
+    import dataclasses
+
+    from orq_otel._openai.patches import live
+
+    heard: list[str] = []
+
+    class Recorder:
+        def __init__(self, body: Any) -> None:
+            heard.append(f"request {body['model']}")
+
+        def on_chunk(self, chunk: Any) -> None:
+            heard.append("chunk")
+
+        def on_response(self, response: Any) -> None:
+            heard.append(f"response {response is None}")
+
+        def on_end(self, span: Any) -> None:
+            span.set_attribute("test.recorded", len(heard))
+
+    instrumentation = live.get()
+    assert instrumentation is not None
+    instrumentation.services = dataclasses.replace(
+        instrumentation.services, recorders=(lambda request, span: Recorder(request.body),)
+    )
+    chunks = list(CALLS["chat"](orq_client, stream=True))
+    assert heard[0] == "request gpt-4o-mini"
+    assert heard.count("chunk") == len(chunks) + 1  # and the usage-only chunk we hid
+    assert heard[-1] == "response True"  # a stream's end has no response object
+    assert (telemetry.only_span().attributes or {})["test.recorded"] == len(heard)

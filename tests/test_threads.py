@@ -174,7 +174,12 @@ def test_other_hosts_get_no_thread(
 def test_threads_never_reach_metrics(telemetry: Telemetry, orq_client: openai.OpenAI) -> None:
     with use_identity(id="u"), use_thread("c-1", tags=["t"]):
         CALLS["chat"](orq_client)
-    for name in ("gen_ai.client.operation.duration", "gen_ai.client.token.usage"):
-        for point in telemetry.points(name):
-            keys = set(point.attributes or {})
-            assert not {k for k in keys if "thread" in k or "conversation" in k}
+    points = [
+        point
+        for name in ("gen_ai.client.operation.duration", "gen_ai.client.token.usage")
+        for point in telemetry.points(name)
+    ]
+    assert len(points) == 3  # the duration, input and output tokens: the call was recorded
+    keys = {key for point in points for key in point.attributes or {}}
+    assert "orq.identity.id" in keys  # what metrics do carry of who the call was for
+    assert {k for k in keys if "thread" in k or "conversation" in k} == set()

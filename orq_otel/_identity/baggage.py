@@ -2,7 +2,7 @@
 untrusted input, signed and verified as a whole.
 
 A group is every entry under one prefix (``orq.identity.``, ``orq.thread.``). Values are
-wire format v2 (`_wire`). Writing replaces the group's entries and drops whole optional
+wire format v2 (`wire`). Writing replaces the group's entries and drops whole optional
 entries, largest first, until the baggage fits the strictest SDK's limits. Reading never
 raises: a bad entry is dropped with one warning per kind.
 """
@@ -129,7 +129,7 @@ def write_group(
     """Replace the group's entries (and `also_remove`) in the context's baggage.
 
     With `identity_secret` set, the entries are signed (``<prefix>sig``). From now on
-    they leave the process only toward `propagate_to` hosts (`_egress`).
+    they leave the process only toward `propagate_to` hosts (`egress`).
     """
     install_egress_guard()
     current = baggage.get_all(context)

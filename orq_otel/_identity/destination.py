@@ -10,7 +10,7 @@ from contextvars import ContextVar, Token
 
 # An openai call: our baggage entries go to no host this way (the router gets the body).
 LLM_CALL = "\x00openai"
-# An openai call to an orq host that links the router's trace under ours (`_router_trace`).
+# An openai call to an orq host that links the router's trace under ours (router_trace.py).
 LLM_CALL_LINKED = "\x00openai-orq-linked"
 LLM_CALLS = (LLM_CALL, LLM_CALL_LINKED)
 

@@ -4,7 +4,7 @@
   otherwise ``orq.identity.id.b64``: the id encoded as every other value is.
 - ``orq.identity.<field>`` for each other propagated field (``display_name``, ``tags``,
   ``metadata``; ``email`` and ``logo_url`` when listed): ``base64url(UTF-8(JSON))``.
-- ``orq.identity.sig`` with ``identity_secret`` set (`_signing`).
+- ``orq.identity.sig`` with ``identity_secret`` set (`signing`).
 - Without ``orq.identity.id``, a plain ``enduser.id`` entry is taken as the id.
 
 Values written by the first release (plain JSON) are still read.

@@ -1,5 +1,5 @@
 """The thread's entries in W3C baggage: ``orq.thread.id`` (or ``orq.thread.id.b64``) and
-``orq.thread.tags``, by the identity's rules (`_identity_baggage`), signed alike."""
+``orq.thread.tags``, by the identity's rules (`identity_entries`, `baggage`), signed alike."""
 
 from __future__ import annotations
 

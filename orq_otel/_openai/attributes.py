@@ -1,21 +1,23 @@
-"""Span attributes of a call: from the request body and the response (the identity's and
-the thread's are `orq_otel._identity.attributes`).
+"""Span attributes of a call: at its start from the request (and who it is for), at its
+end from the response. The identity's and thread's own are `orq_otel._identity.attributes`.
 
-No prompt or completion content is ever read here.
+No prompt or completion content is read here: content capture records it beside these,
+through the call's recorders (`orq_otel._openai.call.CallRecorder`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
+from opentelemetry.semconv.attributes.server_attributes import SERVER_ADDRESS, SERVER_PORT
 from opentelemetry.util.types import AttributeValue
 
-if TYPE_CHECKING:
-    pass
-
+from orq_otel._identity.attributes import IdentityAttributes, thread_attributes
+from orq_otel._identity.model import Identity, Thread
+from orq_otel._openai.hosts import Route
 
 # Request keyword -> attribute, for plain numeric parameters.
 _NUMERIC_PARAMETERS = {
@@ -60,6 +62,52 @@ _OTHER_PARAMETERS: dict[str, tuple[str, Callable[[object], AttributeValue | None
 }
 
 
+def common_attributes(
+    operation: str, route: Route, body: Mapping[str, Any]
+) -> dict[str, AttributeValue]:
+    """What a call's span and every one of its metric points share."""
+    common: dict[str, AttributeValue] = {
+        gen_ai.GEN_AI_OPERATION_NAME: operation,
+        gen_ai.GEN_AI_PROVIDER_NAME: route.provider,
+    }
+    if route.address is not None:
+        common[SERVER_ADDRESS] = route.address
+    if route.port is not None:
+        common[SERVER_PORT] = route.port
+    model = body.get("model")
+    if isinstance(model, str):
+        common[gen_ai.GEN_AI_REQUEST_MODEL] = model
+    return common
+
+
+def span_name(common: Mapping[str, AttributeValue]) -> str:
+    """`{gen_ai.operation.name} {gen_ai.request.model}`, or the operation alone."""
+    operation = str(common[gen_ai.GEN_AI_OPERATION_NAME])
+    model = common.get(gen_ai.GEN_AI_REQUEST_MODEL)
+    return f"{operation} {model}" if model is not None else operation
+
+
+class StartAttributes:
+    """A span's attributes at its start: the request's and who and what it is for."""
+
+    def __init__(self, record_email: bool) -> None:
+        self._identity = IdentityAttributes(record_email)
+
+    def of(
+        self,
+        common: Mapping[str, AttributeValue],
+        body: Mapping[str, Any],
+        identity: Identity | None,
+        thread: Thread | None,
+    ) -> dict[str, AttributeValue]:
+        attributes = {**common, **request_attributes(body)}
+        if identity is not None:
+            attributes.update(self._identity.of(identity))
+        if thread is not None:
+            attributes.update(thread_attributes(thread))
+        return attributes
+
+
 def request_attributes(kwargs: Mapping[str, Any]) -> dict[str, AttributeValue]:
     """GenAI request attributes for the parameters the caller gave.
 
@@ -91,7 +139,7 @@ class Usage:
     reasoning_output_tokens: int | None = None
 
 
-def _int(value: object) -> int | None:
+def _int_or_none(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
@@ -104,17 +152,17 @@ def usage_of(usage: object) -> Usage | None:
     fields = getattr(usage, "__dict__", {})
     if "prompt_tokens" in fields:  # Chat Completions, Completions, Embeddings
         return Usage(
-            _int(fields["prompt_tokens"]),
-            _int(fields.get("completion_tokens")),
-            _int(_field(fields.get("prompt_tokens_details"), "cached_tokens")),
-            _int(_field(fields.get("completion_tokens_details"), "reasoning_tokens")),
+            _int_or_none(fields["prompt_tokens"]),
+            _int_or_none(fields.get("completion_tokens")),
+            _int_or_none(_field(fields.get("prompt_tokens_details"), "cached_tokens")),
+            _int_or_none(_field(fields.get("completion_tokens_details"), "reasoning_tokens")),
         )
     if "input_tokens" in fields:  # Responses API
         return Usage(
-            _int(fields["input_tokens"]),
-            _int(fields.get("output_tokens")),
-            _int(_field(fields.get("input_tokens_details"), "cached_tokens")),
-            _int(_field(fields.get("output_tokens_details"), "reasoning_tokens")),
+            _int_or_none(fields["input_tokens"]),
+            _int_or_none(fields.get("output_tokens")),
+            _int_or_none(_field(fields.get("input_tokens_details"), "cached_tokens")),
+            _int_or_none(_field(fields.get("output_tokens_details"), "reasoning_tokens")),
         )
     return None
 

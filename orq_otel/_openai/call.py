@@ -1,7 +1,14 @@
-"""One instrumented call: its span, its request changes, its metrics.
+"""One instrumented call, from the moment it is sent to the end of its response or stream.
 
-Every method that runs our own logic catches its failures, logs them once and lets the
-call go on: instrumentation must never break the caller.
+The wrappers use a call in three steps: `Instrumentation.begin` makes it, `with call:`
+sends the request with its span current (a failure ends the span as failed and the
+caller's exception goes on unchanged), and `call.deliver(result)` hands the caller its
+result (a proxy for streams). Every step that runs our own logic catches its failures,
+logs them once and lets the call go on: instrumentation must never break the caller.
+
+Recorders (content capture, say) hear of a call through `CallRecorder`: each is made from
+the outgoing request, gets every streamed chunk and the response, and sees the span
+before it ends.
 """
 
 from __future__ import annotations
@@ -10,9 +17,9 @@ import threading
 from collections.abc import Callable, Mapping
 from contextvars import Token
 from dataclasses import dataclass
-from functools import wraps
 from timeit import default_timer
-from typing import Any, TypeVar
+from types import TracebackType
+from typing import Any, Protocol
 
 from opentelemetry import context, trace
 from opentelemetry.context import Context
@@ -21,7 +28,8 @@ from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from opentelemetry.trace import Span, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from orq_otel._log import exception_once
+from orq_otel._identity.destination import LLM_CALL_LINKED, destination
+from orq_otel._log import exception_once, guarded, guarded_pass_through
 from orq_otel._names import COST
 from orq_otel._openai.attributes import (
     Usage,
@@ -30,36 +38,31 @@ from orq_otel._openai.attributes import (
     usage_of,
 )
 from orq_otel._openai.cost import CostCalculator
+from orq_otel._openai.injection import RequestChanges
 from orq_otel._openai.metric_attributes import MetricAttributes
 from orq_otel._openai.metrics import Instruments
+from orq_otel._openai.request import OutgoingRequest
 from orq_otel._openai.stream_observers import StreamObserver
 from orq_otel._openai.streams import ResultProxies
 
-_R = TypeVar("_R")
 # One lock for all calls: ending is rare next to the work around it, and a lock per call
 # would cost an allocation on every call.
 _END_LOCK = threading.Lock()
 
 
-def guarded(fallback: Callable[..., Any]) -> Callable[[Callable[..., _R]], Callable[..., _R]]:
-    """Run our logic; on failure log once and return `fallback(*args)` instead."""
+class CallRecorder(Protocol):
+    """What one recorder hears of one call (each method runs inside our error boundary)."""
 
-    def decorate(method: Callable[..., _R]) -> Callable[..., _R]:
-        @wraps(method)
-        def run(*args: Any, **kwargs: Any) -> _R:
-            try:
-                return method(*args, **kwargs)
-            except Exception:  # noqa: BLE001 - the boundary where our failures stop
-                exception_once(
-                    f"internal:{method.__qualname__}",
-                    "orq_otel failed in %s; the call goes on without it",
-                    method.__qualname__,
-                )
-                return fallback(*args, **kwargs)  # type: ignore[no-any-return]
+    def on_chunk(self, chunk: Any) -> None: ...
 
-        return run
+    def on_response(self, response: Any) -> None: ...
 
-    return decorate
+    def on_end(self, span: Span) -> None:
+        """The span is about to end: the last moment to add attributes or events."""
+
+
+# Made from the request (its body is there to read) and the span: a recorder, or None.
+RecorderFactory = Callable[[OutgoingRequest, Span], "CallRecorder | None"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class CallServices:
     costs: CostCalculator
     metric_attributes: MetricAttributes
     proxies: ResultProxies
+    recorders: tuple[RecorderFactory, ...] = ()
 
 
 class Call:
@@ -79,37 +83,57 @@ class Call:
         self,
         services: CallServices,
         span: Span,
-        send_options: Any,
+        request: OutgoingRequest,
+        changes: RequestChanges,
+        *,
         common: Mapping[str, AttributeValue],
         metric_attributes: Mapping[str, AttributeValue],
-        *,
-        observer_type: type[StreamObserver],
-        hides_usage: bool,
-        streamed: bool,
-        links_router_trace: bool = False,
     ) -> None:
         self.services = services
         self.span = span
-        self.send_options = send_options  # the request options openai is given
-        self.streamed = streamed
-        self.links_router_trace = links_router_trace  # see _router_trace
-        self._common = common  # provider and request model, for the price
+        self.args, self.kwargs = changes.arguments  # what the client's request() is given
+        self.streamed = request.stream
+        self._links_router_trace = changes.links_router_trace
+        self._hides_usage = changes.hides_usage
+        self._observer_type = request.endpoint.observer or StreamObserver
+        self._provider = str(common.get(gen_ai.GEN_AI_PROVIDER_NAME))  # for the price
+        self._request_model = common.get(gen_ai.GEN_AI_REQUEST_MODEL)
         self._metric_attributes = metric_attributes
-        self._observer_type = observer_type
-        self._hides_usage = hides_usage
+        recorders = services.recorders
+        self._recorders = _recorders(recorders, request, span) if recorders else ()
         self._observer: StreamObserver | None = None  # made on the first chunk of a stream
         self._started = default_timer()
         self._ended = False
+        self._token: Token[Context] | None = None
+        self._destination: Token[str | None] | None = None
 
-    def activate(self) -> Token[Context]:
-        """Make the span current while the request is sent (HTTP spans become children).
+    # --- sending: `with call:` -----------------------------------------------------------
 
-        Returns the token for `opentelemetry.context.detach`.
-        """
-        return context.attach(trace.set_span_in_context(self.span))
+    def __enter__(self) -> Call:
+        """Make the span current while the request is sent (HTTP spans become children)."""
+        self._token = context.attach(trace.set_span_in_context(self.span))
+        if self._links_router_trace:  # router_trace.py marks this call's traceparent
+            self._destination = destination.set(LLM_CALL_LINKED)
+        return self
 
-    @guarded(lambda self, result: result)
-    def finish(self, result: Any) -> Any:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Undo `__enter__`; a failed request ends the span as failed and goes on unchanged."""
+        if self._destination is not None:
+            destination.reset(self._destination)
+        if self._token is not None:
+            context.detach(self._token)
+        if error is not None:
+            self.fail(error)
+
+    # --- the result ------------------------------------------------------------------------
+
+    @guarded_pass_through
+    def deliver(self, result: Any) -> Any:
         """Take the call's result; return what the caller gets (a proxy for streams)."""
         proxies = self.services.proxies
         proxy = proxies.proxy_for(result, self, self.streamed)
@@ -133,11 +157,16 @@ class Call:
             if observer is None:
                 observer = self._observer = self._observer_type(self._hides_usage)
                 observer.first_chunk_at = default_timer()
-            return observer.observe(chunk)
+            for recorder in self._recorders:
+                recorder.on_chunk(chunk)
+            return observer.admit(chunk)
         except Exception:  # noqa: BLE001 - the boundary where our failures stop
             exception_once("internal:observe_chunk", "orq_otel failed reading a stream chunk")
             return True
 
+    # --- the end ---------------------------------------------------------------------------
+
+    @guarded(None)
     def fail(self, error: BaseException) -> None:
         """End the span as failed (the caller gets the error unchanged)."""
         if not self._claim_end():
@@ -168,6 +197,8 @@ class Call:
                 if cost is not None:
                     attributes[COST] = cost
             self.span.set_attributes(attributes)
+            for recorder in self._recorders:
+                recorder.on_response(response)
         except Exception:  # noqa: BLE001 - the boundary where our failures stop
             exception_once(
                 "internal:end", "orq_otel failed reading a response; span ended without it"
@@ -192,20 +223,13 @@ class Call:
     def _cost(self, response_model: object, usage: Usage) -> float | None:
         """The call's cost, or None: a failing price lookup costs the span nothing else."""
         try:
-            return self._lookup_cost(response_model, usage)
+            models = tuple(
+                model for model in (response_model, self._request_model) if isinstance(model, str)
+            )
+            return self.services.costs.cost(self._provider, models, usage) if models else None
         except Exception:  # noqa: BLE001 - the boundary where our failures stop
             exception_once("internal:cost", "orq_otel failed to price a call; no cost recorded")
             return None
-
-    def _lookup_cost(self, response_model: object, usage: Usage) -> float | None:
-        attributes = self._common
-        models = tuple(
-            model
-            for model in (response_model, attributes.get(gen_ai.GEN_AI_REQUEST_MODEL))
-            if isinstance(model, str)
-        )
-        provider = attributes.get(gen_ai.GEN_AI_PROVIDER_NAME)
-        return self.services.costs.cost(str(provider), models, usage) if models else None
 
     def _claim_end(self) -> bool:
         """True for the one caller that gets to end the span (streams end from any thread)."""
@@ -219,6 +243,11 @@ class Call:
         self, extra: Mapping[str, AttributeValue], usage: Usage | None, cost: float | None
     ) -> None:
         try:
+            for recorder in self._recorders:
+                recorder.on_end(self.span)
+        except Exception:  # noqa: BLE001 - the boundary where our failures stop
+            exception_once("internal:recorder", "orq_otel failed recording a call")
+        try:
             self.span.end()
             seconds = default_timer() - self._started
             extra = self.services.metric_attributes.carried(extra) if extra else extra
@@ -228,3 +257,10 @@ class Call:
             exception_once(
                 "internal:end_with", "orq_otel failed ending a span or recording metrics"
             )
+
+
+def _recorders(
+    factories: tuple[RecorderFactory, ...], request: OutgoingRequest, span: Span
+) -> tuple[CallRecorder, ...]:
+    made = (factory(request, span) for factory in factories)
+    return tuple(recorder for recorder in made if recorder is not None)

@@ -1,13 +1,15 @@
 """The openai API paths we instrument, and what each one is.
 
 Every openai call, whichever method, view or framework made it, reaches the client's
-`request()` with its options; the options' method and path say which endpoint it is.
+`request()` with its options; the options' method and path say which endpoint it is. A
+row says everything the rest of the package assumes about an endpoint: how its body is
+encoded, where an orq host takes the identity, and whether (and how) its reply streams.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
     GenAiOperationNameValues,
@@ -17,7 +19,17 @@ from orq_otel._openai.stream_observers import (
     CompletionChunkObserver,
     ResponseEventObserver,
     StreamObserver,
+    TranscriptEventObserver,
 )
+
+# How openai encodes the request body: a JSON object, or multipart form fields beside a file.
+BodyKind = Literal["json", "multipart"]
+# Where an orq host takes the identity and thread: in an `orq` object in the body, at the
+# body's top level (the Responses API, whose schema has no `orq`), or in the
+# X-ORQ-IDENTITY-ID header only (a multipart form has no place for a nested object).
+Payload = Literal["orq_object", "top_level", "header_only"]
+# Whether a reply can come as server-sent events.
+StreamKind = Literal["sse", "none"]
 
 
 @dataclass(frozen=True)
@@ -25,18 +37,35 @@ class Endpoint:
     """An instrumented API path."""
 
     operation: str  # gen_ai.operation.name
-    stream_options: bool  # whether the endpoint takes `stream_options.include_usage`
-    observer: type[StreamObserver]
-    # The Responses API takes orq's fields at the top level of the body; the others in `orq`.
-    top_level_orq_fields: bool = False
+    body: BodyKind
+    payload: Payload
+    stream: StreamKind
+    observer: type[StreamObserver] | None = None  # reads the events of an "sse" stream
+    accepts_stream_usage: bool = False  # takes `stream_options.include_usage`
+
+    def __post_init__(self) -> None:
+        if self.body == "multipart" and self.payload != "header_only":
+            raise ValueError("a multipart body can take orq's identity in the header only")
+        if (self.stream == "sse") != (self.observer is not None):
+            raise ValueError("an endpoint that streams needs an observer, and only then")
+
+    @property
+    def body_takes_additions(self) -> bool:
+        """Whether we may add keys to the body: JSON only, never to a multipart form."""
+        return self.body == "json"
 
 
-CHAT = Endpoint(GenAiOperationNameValues.CHAT.value, True, CompletionChunkObserver)
+_OPERATION = GenAiOperationNameValues
+CHAT = Endpoint(_OPERATION.CHAT.value, "json", "orq_object", "sse", CompletionChunkObserver, True)
 TEXT_COMPLETION = Endpoint(
-    GenAiOperationNameValues.TEXT_COMPLETION.value, True, CompletionChunkObserver
+    _OPERATION.TEXT_COMPLETION.value, "json", "orq_object", "sse", CompletionChunkObserver, True
 )
-EMBEDDINGS = Endpoint(GenAiOperationNameValues.EMBEDDINGS.value, False, StreamObserver)
-RESPONSES = Endpoint(GenAiOperationNameValues.CHAT.value, False, ResponseEventObserver, True)
+EMBEDDINGS = Endpoint(_OPERATION.EMBEDDINGS.value, "json", "orq_object", "none")
+RESPONSES = Endpoint(_OPERATION.CHAT.value, "json", "top_level", "sse", ResponseEventObserver)
+# Speech to text: the predefined operation that applies (text content generated from audio).
+TRANSCRIPTION = Endpoint(
+    _OPERATION.GENERATE_CONTENT.value, "multipart", "header_only", "sse", TranscriptEventObserver
+)
 
 # Paths as openai's resources pass them (relative to the client's base URL); openai also
 # accepts them without the leading slash.
@@ -45,6 +74,7 @@ _BY_PATH = {
     "/completions": TEXT_COMPLETION,
     "/embeddings": EMBEDDINGS,
     "/responses": RESPONSES,
+    "/audio/transcriptions": TRANSCRIPTION,
 }
 _BY_PATH.update({path[1:]: endpoint for path, endpoint in list(_BY_PATH.items())})
 

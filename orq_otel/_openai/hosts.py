@@ -24,7 +24,7 @@ class Route:
     base_url: object  # the client's URL object, compared by identity to detect changes
     address: str | None
     port: int | None
-    injects: bool  # whether requests get the `orq` payload
+    takes_orq_payload: bool  # whether requests get the identity and thread from us
     provider: str
 
 
@@ -34,8 +34,8 @@ def host_matches(host: str, patterns: tuple[str, ...]) -> bool:
     return any(host == pattern or host.endswith("." + pattern) for pattern in patterns)
 
 
-def _provider(host: str, injects: bool) -> str:
-    if injects:
+def _provider(host: str, takes_orq_payload: bool) -> str:
+    if takes_orq_payload:
         return ORQ_PROVIDER
     if host.endswith((".openai.azure.com", ".cognitiveservices.azure.com")):
         return GenAiProviderNameValues.AZURE_AI_OPENAI.value
@@ -46,8 +46,8 @@ def _route_for(base_url: Any, inject_hosts: tuple[str, ...]) -> Route:
     host = str(getattr(base_url, "host", "") or "")
     scheme = str(getattr(base_url, "scheme", "") or "")
     port = getattr(base_url, "port", None) or _DEFAULT_PORTS.get(scheme)
-    injects = bool(host) and host_matches(host, inject_hosts)
-    return Route(base_url, host or None, port, injects, _provider(host.lower(), injects))
+    orq = bool(host) and host_matches(host, inject_hosts)
+    return Route(base_url, host or None, port, orq, _provider(host.lower(), orq))
 
 
 class RouteCache:

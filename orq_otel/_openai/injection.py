@@ -1,79 +1,29 @@
-"""What an orq host gets from us, and what a caller put in the body itself.
+"""What an orq host gets from us: the request changes of one call.
 
 The orq router takes the identity and the thread in the body (`orq.identity`,
 `orq.thread`; top-level `identity` and `thread` on the Responses API, whose schema has no
 `orq`) and the identity's id in the `X-ORQ-IDENTITY-ID` header (orq's own apps send it;
-the body wins at the router). Whatever the caller gave wins whole. Our additions are new
-top-level keys built around the caller's values: nothing of the caller's is mutated.
+the body wins at the router; a multipart endpoint gets the header only). Whatever the
+caller gave wins whole. Our additions are new top-level keys built around the caller's
+values: nothing of the caller's is mutated. Other hosts get nothing from us.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, NamedTuple
 
-from pydantic import BaseModel, ValidationError
+from opentelemetry.trace import Span
 
 from orq_otel._identity.model import Identity, Thread
-from orq_otel._log import warn_once
-from orq_otel._openai.request import OutgoingRequest
+from orq_otel._openai.hosts import Route
+from orq_otel._openai.request import Arguments, OutgoingRequest
+from orq_otel._openai.router_trace import trace_headers
+from orq_otel._openai.subject import Subject
 
 IDENTITY_HEADER = "X-ORQ-IDENTITY-ID"
 # The Responses API's identity schema has no logo_url and refuses unknown fields.
 _NOT_ON_RESPONSES = frozenset({"logo_url"})
-_ABSENT = object()
-_Model = TypeVar("_Model", bound=BaseModel)
-
-
-def _caller_orq(body: Mapping[str, Any]) -> Mapping[str, Any]:
-    orq = body.get("orq")
-    return orq if isinstance(orq, Mapping) else {}
-
-
-def names_nobody(request: OutgoingRequest) -> bool:
-    """Whether the caller's body names no identity and no thread (the common case: cheap)."""
-    body = request.body
-    if "orq" in body:
-        return False
-    return not (request.endpoint.top_level_orq_fields and ("identity" in body or "thread" in body))
-
-
-def _given(request: OutgoingRequest, field: str) -> Any:
-    """The caller's value for `identity` / `thread`, wherever this endpoint takes it."""
-    body = request.body
-    if request.endpoint.top_level_orq_fields and field in body:
-        return body[field]
-    return _caller_orq(body).get(field, _ABSENT)
-
-
-def _validated(raw: Any, model: type[_Model], field: str) -> tuple[bool, _Model | None]:
-    if raw is _ABSENT:
-        return False, None
-    try:
-        return True, model.model_validate(raw)
-    except ValidationError as error:
-        reasons = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        warn_once(
-            f"caller-{field}-invalid",
-            "the %s given in a request body is invalid (%s); it is sent as given but not recorded",
-            field,
-            reasons,
-        )
-        return True, None
-
-
-def caller_identity(request: OutgoingRequest) -> tuple[bool, Identity | None]:
-    """(given, identity): whether the caller's body names the identity, and it if valid.
-
-    A caller-given identity wins the body, so it is the one telemetry records. An invalid
-    one is sent as the caller wrote it, recorded nowhere, and warned about once.
-    """
-    return _validated(_given(request, "identity"), Identity, "identity")
-
-
-def caller_thread(request: OutgoingRequest) -> tuple[bool, Thread | None]:
-    """(given, thread), as `caller_identity`."""
-    return _validated(_given(request, "thread"), Thread, "thread")
 
 
 def _identity_payload(identity: Identity, top_level: bool) -> Mapping[str, Any]:
@@ -93,7 +43,7 @@ def body_additions(
     """Top-level body keys to add for an orq host (`identity` and `thread` are ours to add,
     None when there is none or the caller gave one)."""
     additions: dict[str, Any] = {}
-    top_level = request.endpoint.top_level_orq_fields
+    top_level = request.endpoint.payload == "top_level"
     ours: dict[str, Any] = {}
     if identity is not None:
         ours["identity"] = _identity_payload(identity, top_level)
@@ -102,7 +52,9 @@ def body_additions(
     if top_level:
         additions.update(ours)
     elif ours:
-        additions["orq"] = {**ours, **_caller_orq(request.body)}  # the caller's keys win
+        caller_orq = request.body.get("orq")
+        caller_orq = caller_orq if isinstance(caller_orq, Mapping) else {}
+        additions["orq"] = {**ours, **caller_orq}  # the caller's keys win
     if ask_for_usage:
         options = request.body.get("stream_options")
         options = options if isinstance(options, Mapping) else {}
@@ -125,3 +77,51 @@ def header_additions(request: OutgoingRequest, identity: Identity | None) -> dic
 def asks_for_usage(body: Mapping[str, Any]) -> bool:
     options = body.get("stream_options")
     return isinstance(options, Mapping) and bool(options.get("include_usage"))
+
+
+class RequestChanges(NamedTuple):
+    """What one call sends instead of what its caller gave, and what that means later."""
+
+    arguments: Arguments  # for the client's request()
+    hides_usage: bool  # we asked for stream usage: the usage-only chunk is ours to hide
+    links_router_trace: bool  # traceparent + `orq=1` go to the router (router_trace.py)
+
+
+def request_changes(
+    request: OutgoingRequest, route: Route, subject: Subject, linked_span: Span | None
+) -> RequestChanges:
+    """Our additions for an orq host (`linked_span`: the span the router is to continue)."""
+    unchanged = (request.args, request.kwargs)
+    if not route.takes_orq_payload:
+        return RequestChanges(unchanged, False, False)
+    body: dict[str, Any] = {}
+    hides_usage = False
+    if request.endpoint.body_takes_additions:
+        hides_usage = request.stream and _asks_usage_for_the_span(request)
+        body = _body_additions_for(request, subject, hides_usage)
+    headers = header_additions(request, subject.identity)
+    linked = linked_span is not None and not request.has_header("traceparent")
+    if linked_span is not None and linked:
+        headers.update(trace_headers(linked_span))
+    arguments = request.with_additions(body, headers) if body or headers else unchanged
+    return RequestChanges(arguments, hides_usage, linked)
+
+
+def _asks_usage_for_the_span(request: OutgoingRequest) -> bool:
+    """Whether we ask for stream usage the caller did not ask for (and may hide it)."""
+    return (
+        request.endpoint.accepts_stream_usage
+        and not asks_for_usage(request.body)
+        and not request.reads_raw_body
+    )
+
+
+def _body_additions_for(
+    request: OutgoingRequest, subject: Subject, ask_for_usage: bool
+) -> dict[str, Any]:
+    if request.endpoint.payload == "header_only":
+        identity = thread = None
+    else:  # ours to add unless the caller gave one
+        identity = None if subject.identity_given else subject.identity
+        thread = None if subject.thread_given else subject.thread
+    return body_additions(request, identity, thread, ask_for_usage=ask_for_usage)

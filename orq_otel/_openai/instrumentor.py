@@ -23,7 +23,7 @@ from orq_otel._openai.router_trace import install as install_router_trace_markin
 from orq_otel._version import __version__
 
 if TYPE_CHECKING:
-    from orq_otel._openai.telemetry import Telemetry
+    from orq_otel._openai.instrumentation import Instrumentation
 
 _SCHEMA_URL = Schemas.V1_30_0.value
 # Keyword arguments that OpenTelemetry passes to every instrumentor, not options of ours.
@@ -54,24 +54,27 @@ class OrqInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             __name__, __version__, kwargs.get("meter_provider"), schema_url=_SCHEMA_URL
         )
         instruments = Instruments(meter)
-        live.arm(lambda: _telemetry(tracer, instruments, settings))
+        live.arm(lambda: _instrumentation(tracer, instruments, settings))
         install_egress_guard()  # identity arriving in baggage must not travel on unchecked
         if settings.link_router_trace:
             install_router_trace_marking()
         for patch in PATCHES:
-            wrap_function_wrapper(patch.module, f"{patch.owner}.{patch.method}", wrapper_for(patch))
+            target = f"{patch.class_name}.{patch.method}"
+            wrap_function_wrapper(patch.module, target, wrapper_for(patch))
 
     def _uninstrument(self, **kwargs: Any) -> None:
         live.disarm()  # wrappers still referenced anywhere now pass straight through
         for patch in PATCHES:
-            unwrap(f"{patch.module}.{patch.owner}", patch.method)
+            unwrap(f"{patch.module}.{patch.class_name}", patch.method)
         current_settings.set(None)
 
 
-def _telemetry(tracer: Tracer, instruments: Instruments, settings: Settings) -> Telemetry:
-    """What every call shares; built on the first call (see `_patches.live`)."""
+def _instrumentation(
+    tracer: Tracer, instruments: Instruments, settings: Settings
+) -> Instrumentation:
+    """What every call shares; built on the first call (see `patches.live`)."""
     # The per-call machinery (identity, baggage, attributes, prices, streams) is imported
     # here rather than at start-up, which auto-instrumentation adds to every process.
-    from orq_otel._openai.telemetry import Telemetry  # noqa: PLC0415
+    from orq_otel._openai.instrumentation import Instrumentation  # noqa: PLC0415
 
-    return Telemetry(tracer, instruments, settings)
+    return Instrumentation(tracer, instruments, settings)

@@ -1,9 +1,10 @@
-"""What an openai call is about to send, read from the options its client's `request()` got.
+"""What an openai call is about to send, read from the arguments its client's `request()` got.
 
-openai builds one `FinalRequestOptions` per call. The JSON body it sends is `json_data`
-with `extra_json` (the caller's `extra_body`) merged over it key by key; we read that body.
-To change a request we hand openai a copy of the options with our additions in
-`extra_json` and `headers`: the caller's options and dicts are never mutated.
+openai builds one `FinalRequestOptions` per call. The body it sends is `json_data` with
+`extra_json` (the caller's `extra_body`) merged over it key by key, encoded as JSON or,
+beside a file, as multipart form fields (the endpoint says which); we read that body. To
+change a request we hand openai a copy of the options with our additions in `extra_json`
+and `headers`: the caller's options and dicts are never mutated.
 """
 
 from __future__ import annotations
@@ -11,22 +12,28 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from orq_otel._openai.endpoints import Endpoint
+from orq_otel._openai.endpoints import Endpoint, endpoint_of
 
 # The header openai's with_raw_response / with_streaming_response views add to a call.
 _RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
 _NO_HEADERS: Mapping[str, Any] = {}
 
+Arguments = tuple[tuple[Any, ...], dict[str, Any]]
+
 
 class OutgoingRequest:
     """One call's endpoint, body and headers, as openai will send them."""
 
-    __slots__ = ("body", "endpoint", "options", "stream")
+    __slots__ = ("args", "body", "endpoint", "kwargs", "options", "stream")
 
-    def __init__(self, endpoint: Endpoint, options: Any, stream: bool) -> None:
+    def __init__(
+        self, endpoint: Endpoint, args: tuple[Any, ...], kwargs: dict[str, Any], options: Any
+    ) -> None:
         self.endpoint = endpoint
+        self.args = args  # as the client's request() got them
+        self.kwargs = kwargs
         self.options = options
-        self.stream = stream  # whether openai parses the reply as a stream
+        self.stream = kwargs.get("stream") is True  # whether openai parses a stream
         json_data = options.json_data
         body: Mapping[str, Any] = json_data if isinstance(json_data, Mapping) else {}
         extra = options.extra_json
@@ -48,11 +55,27 @@ class OutgoingRequest:
         """Whether the caller gets the raw HTTP body, where a chunk we hide would still show."""
         return _RAW_RESPONSE_HEADER in self.headers
 
-    def with_additions(self, body: Mapping[str, Any], headers: Mapping[str, str]) -> Any:
-        """A copy of the options whose body gains `body`'s keys and headers gain `headers`'."""
+    def with_additions(self, body: Mapping[str, Any], headers: Mapping[str, str]) -> Arguments:
+        """The arguments for `request()`, with a copy of the options whose body gains `body`'s
+        keys and whose headers gain `headers`'."""
         options = self.options.model_copy()
         if body:
             options.extra_json = {**(self.options.extra_json or {}), **body}
         if headers:
             options.headers = {**self.headers, **headers}
-        return options
+        args, kwargs = self.args, self.kwargs
+        if len(args) > 1:
+            return (args[0], options, *args[2:]), kwargs
+        return args, {**kwargs, "options": options}
+
+
+def outgoing_request(args: tuple[Any, ...], kwargs: dict[str, Any]) -> OutgoingRequest | None:
+    """The call `request(*args, **kwargs)` makes, if it is one we instrument.
+
+    `request(cast_to, options, *, stream=False, stream_cls=None)`, in every openai >= 1.92.
+    """
+    options = args[1] if len(args) > 1 else kwargs.get("options")
+    endpoint = endpoint_of(options)
+    if endpoint is None:
+        return None
+    return OutgoingRequest(endpoint, args, kwargs, options)

@@ -1,6 +1,8 @@
 """What a stream tells us chunk by chunk: ids, model, finish reasons and usage.
 
-Called for every chunk, so each observer does a few attribute reads and nothing else.
+Called for every chunk, so each observer does a few attribute reads and nothing else. A
+chunk reaches the caller exactly as the server sent it; the one exception is a chunk that
+exists only because we asked for usage (usage and no choices), which is hidden.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ class StreamObserver:
         self.usage: Usage | None = None
         self._attributes: dict[str, AttributeValue] = {}
 
-    def observe(self, chunk: Any) -> bool:
+    def admit(self, chunk: Any) -> bool:
+        """Note what the chunk says; False for a chunk the caller must not see."""
         return True
 
     def attributes(self) -> dict[str, AttributeValue]:
@@ -37,7 +40,7 @@ class CompletionChunkObserver(StreamObserver):
         super().__init__(hides_usage)
         self._finish_reasons: dict[int, str] = {}
 
-    def observe(self, chunk: Any) -> bool:
+    def admit(self, chunk: Any) -> bool:
         attributes = self._attributes
         # Each from the first chunk that has it: Azure's first chunk has an empty id and
         # model (it carries only the prompt filter results).
@@ -53,14 +56,9 @@ class CompletionChunkObserver(StreamObserver):
         if usage is None:
             return True
         self.usage = usage_of(usage)
-        if not self.hides_usage:
-            return True
-        if not choices:
-            return False  # the usage-only chunk that exists only because we asked for it
-        # Some servers put the usage we asked for on the last content chunk instead: the
-        # caller gets the chunk, without the field it did not ask for.
-        chunk.usage = None
-        return True
+        # Hidden only when it exists solely because we asked: usage and no choices. A
+        # content chunk keeps its usage, which some servers (DeepSeek) send unasked.
+        return bool(choices) or not self.hides_usage
 
     def attributes(self) -> dict[str, AttributeValue]:
         attributes = dict(self._attributes)
@@ -77,7 +75,7 @@ _FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "respons
 class ResponseEventObserver(StreamObserver):
     """Responses API events: the response object arrives with the first and last events."""
 
-    def observe(self, chunk: Any) -> bool:
+    def admit(self, chunk: Any) -> bool:
         event_type = getattr(chunk, "type", None)
         if event_type == "response.created" or event_type in _FINAL_EVENTS:
             response = chunk.response
@@ -86,4 +84,13 @@ class ResponseEventObserver(StreamObserver):
                 self.usage = usage_of(response.usage)
             else:  # "in_progress" is no finish reason: the stream may still be cut short
                 self._attributes.pop(gen_ai.GEN_AI_RESPONSE_FINISH_REASONS, None)
+        return True
+
+
+class TranscriptEventObserver(StreamObserver):
+    """Audio transcription events: the usage arrives with `transcript.text.done`."""
+
+    def admit(self, chunk: Any) -> bool:
+        if getattr(chunk, "type", None) == "transcript.text.done":
+            self.usage = usage_of(getattr(chunk, "usage", None))
         return True

@@ -19,8 +19,9 @@ else:
     _Proxy = wrapt.ObjectProxy  # not subscriptable at run time before wrapt 2
 
 
-class Call(Protocol):
-    """What a proxy needs of its call (`orq_otel._openai.call.Call`)."""
+class ProxiedCall(Protocol):
+    """What a proxy needs of its call (`orq_otel._openai.call.Call`, which imports this
+    module: a Protocol, so that the two need not import each other)."""
 
     def end(self, response: Any = None) -> None: ...
 
@@ -28,13 +29,13 @@ class Call(Protocol):
 
     def observe_chunk(self, chunk: Any) -> bool: ...
 
-    def finish(self, result: Any) -> Any: ...
+    def deliver(self, result: Any) -> Any: ...
 
 
 class _EndsCallOnClose(_Proxy):
     """A proxy whose object, once closed, ends the call's span."""
 
-    def __init__(self, wrapped: Any, call: Call) -> None:
+    def __init__(self, wrapped: Any, call: ProxiedCall) -> None:
         super().__init__(wrapped)
         self._self_call = call
 
@@ -56,7 +57,7 @@ class _HTTPResponseProxy(_EndsCallOnClose):
 
 
 class _StreamProxyBase(_EndsCallOnClose):
-    def __init__(self, stream: Any, call: Call) -> None:
+    def __init__(self, stream: Any, call: ProxiedCall) -> None:
         super().__init__(stream, call)
         self._self_response: Any = None
 
@@ -70,7 +71,7 @@ class _StreamProxyBase(_EndsCallOnClose):
 class StreamProxy(_StreamProxyBase):
     """Wraps `openai.Stream`: the caller sees every chunk it would see without us."""
 
-    def __init__(self, stream: Any, call: Call) -> None:
+    def __init__(self, stream: Any, call: ProxiedCall) -> None:
         super().__init__(stream, call)
         # No __del__ here: `for chunk in create(...)` drops the proxy at once and keeps only
         # this generator, which ends the call when it is exhausted or dropped.
@@ -99,7 +100,7 @@ class StreamProxy(_StreamProxyBase):
             self._self_call.end()
 
 
-def _observed_chunks(stream: Any, call: Call) -> Iterator[Any]:
+def _observed_chunks(stream: Any, call: ProxiedCall) -> Iterator[Any]:
     """The stream's chunks as the caller sees them; ends the call however the stream ends.
 
     A generator, not a `__next__` on the proxy: resuming it costs about a third of a
@@ -174,28 +175,28 @@ class RawResponseProxy(_EndsCallOnClose):
     the response is closed or collected.
     """
 
-    def __init__(self, response: Any, call: Call) -> None:
+    def __init__(self, response: Any, call: ProxiedCall) -> None:
         super().__init__(response, call)
         self._self_parsed: tuple[Any, Any] | None = None
 
     def parse(self, *args: Any, **kwargs: Any) -> Any:
         parsed = self.__wrapped__.parse(*args, **kwargs)
-        return self._self_deliver(parsed)
+        return self._deliver_parsed(parsed)
 
-    def _self_deliver(self, parsed: Any) -> Any:
+    def _deliver_parsed(self, parsed: Any) -> Any:
         # openai caches what parse() returns; return the same proxy for the same object.
         if self._self_parsed is not None and self._self_parsed[0] is parsed:
             return self._self_parsed[1]
-        delivered = self._self_call.finish(parsed)
+        delivered = self._self_call.deliver(parsed)
         self._self_parsed = (parsed, delivered)
         return delivered
 
-    def _self_stream_owns_end(self) -> bool:
+    def _stream_owns_end(self) -> bool:
         """A parsed stream ends the span itself, however long it outlives this response."""
         return self._self_parsed is not None and self._self_parsed[1] is not self._self_parsed[0]
 
     def __del__(self) -> None:
-        if not self._self_stream_owns_end():
+        if not self._stream_owns_end():
             self._self_call.end()
 
 
@@ -204,7 +205,7 @@ class AsyncRawResponseProxy(RawResponseProxy):
 
     async def parse(self, *args: Any, **kwargs: Any) -> Any:
         parsed = await self.__wrapped__.parse(*args, **kwargs)
-        return self._self_deliver(parsed)
+        return self._deliver_parsed(parsed)
 
     async def close(self) -> Any:
         try:
@@ -231,7 +232,7 @@ class ResultProxies:
         self._api_response = APIResponse
         self._async_api_response = AsyncAPIResponse
 
-    def proxy_for(self, result: Any, call: Call, streamed: bool) -> Any:
+    def proxy_for(self, result: Any, call: ProxiedCall, streamed: bool) -> Any:
         """The proxy the caller gets instead of `result`, or None to return it as is."""
         if isinstance(result, self._stream):
             return StreamProxy(result, call)

@@ -10,13 +10,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ddsketch import DDSketch
+from opentelemetry.semconv._incubating.attributes.enduser_attributes import ENDUSER_ID
+from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
+    GEN_AI_REQUEST_MODEL,
+    GEN_AI_RESPONSE_MODEL,
+    GEN_AI_USAGE_INPUT_TOKENS,
+    GEN_AI_USAGE_OUTPUT_TOKENS,
+)
+from opentelemetry.semconv._incubating.attributes.user_attributes import USER_ID
 
 from orq_otel._names import COST, IDENTITY_ID, IDENTITY_METADATA_PREFIX, IDENTITY_TAGS
 from orq_otel._report.readers import SpanRecord
 
-INPUT_TOKENS = "gen_ai.usage.input_tokens"
-OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
-_FALLBACK_IDS = ("enduser.id", "user.id")
+_FALLBACK_IDS = (ENDUSER_ID, USER_ID)
 NO_GROUP = "(none)"
 TOP_MODELS = 3
 
@@ -65,14 +71,14 @@ class GroupStats:
         attributes = span.attributes
         self.requests += 1
         self.errors += span.error
-        self.input_tokens += _int(attributes.get(INPUT_TOKENS))
-        self.output_tokens += _int(attributes.get(OUTPUT_TOKENS))
+        self.input_tokens += _int_or_zero(attributes.get(GEN_AI_USAGE_INPUT_TOKENS))
+        self.output_tokens += _int_or_zero(attributes.get(GEN_AI_USAGE_OUTPUT_TOKENS))
         cost = attributes.get(COST)
         if isinstance(cost, (int, float)) and not isinstance(cost, bool):
             self.cost += cost
             self.priced += 1
         self.latency_ms.add(max(span.end_ns - span.start_ns, 0) / 1e6)
-        model = attributes.get("gen_ai.response.model") or attributes.get("gen_ai.request.model")
+        model = attributes.get(GEN_AI_RESPONSE_MODEL) or attributes.get(GEN_AI_REQUEST_MODEL)
         if isinstance(model, str):
             self.models[model] += 1
 
@@ -90,7 +96,7 @@ class GroupStats:
         }
 
 
-def _int(value: object) -> int:
+def _int_or_zero(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 

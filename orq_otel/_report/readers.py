@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 import ijson
+from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
+    GEN_AI_OPERATION_NAME,
+)
 
-OPERATION = "gen_ai.operation.name"
 _OTLP_ERROR_CODES = (2, "2", "STATUS_CODE_ERROR")
 
 
@@ -124,7 +126,7 @@ def _otlp_span(span: Any, stats: ReadStats) -> SpanRecord | None:
             item["key"]: _otlp_value(item.get("value") or {})
             for item in span.get("attributes") or ()
         }
-        if OPERATION not in attributes:
+        if GEN_AI_OPERATION_NAME not in attributes:
             stats.skipped += 1
             return None
         status = span.get("status") or {}
@@ -172,7 +174,7 @@ def _jaeger(stream: IO[bytes], stats: ReadStats) -> Iterator[SpanRecord]:
 def _jaeger_span(span: Any, stats: ReadStats) -> SpanRecord | None:
     try:
         attributes = {tag["key"]: tag.get("value") for tag in span.get("tags") or ()}
-        if OPERATION not in attributes:
+        if GEN_AI_OPERATION_NAME not in attributes:
             stats.skipped += 1
             return None
         start_ns = int(span["startTime"]) * 1000  # Jaeger: microseconds

@@ -9,8 +9,9 @@ with LocalOpenAIServer() as server:
     server.requests[-1].json  # the body the server received
 ```
 
-It serves ``/chat/completions``, ``/completions``, ``/embeddings`` and ``/responses`` (under
-any base path), as JSON or as server-sent events when ``stream`` is true. Like OpenAI, a
+It serves ``/chat/completions``, ``/completions``, ``/embeddings``, ``/responses`` and
+``/audio/transcriptions`` (a multipart form, read by ``RecordedRequest.form``) under any base
+path, as JSON or as server-sent events when ``stream`` is true. Like OpenAI, a
 stream carries usage only when ``stream_options.include_usage`` asks for it. A model named
 ``error-<status>`` answers with that HTTP status and an OpenAI-style error body.
 

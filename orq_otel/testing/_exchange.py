@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from orq_otel.testing._replies import MessageReply
 from orq_otel.testing._router import (
@@ -14,9 +14,7 @@ from orq_otel.testing._router import (
     continues_trace,
     header_value,
 )
-
-if TYPE_CHECKING:
-    pass
+from orq_otel.testing._transcriptions import form_fields
 
 
 @dataclass(frozen=True)
@@ -31,7 +29,13 @@ class RecordedRequest:
 
     @property
     def json(self) -> Any:
+        """The body, read as JSON (the JSON endpoints)."""
         return json.loads(self.body) if self.body else None
+
+    @property
+    def form(self) -> dict[str, Any]:
+        """The body's multipart form fields (`/audio/transcriptions`); a file gives its name."""
+        return form_fields(self.header("Content-Type") or "", self.body)
 
     def header(self, name: str) -> str | None:
         """A header's value, whatever the case of its name; None if it was not sent."""

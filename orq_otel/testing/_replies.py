@@ -1,5 +1,6 @@
 """What the local OpenAI-compatible server (`orq_otel.testing`) answers: Chat Completions,
-Completions and Embeddings (the Responses API is in `_local_responses`).
+Completions and Embeddings (the Responses API is in `_responses`, transcriptions in
+`_transcriptions`).
 
 Deterministic: token counts are word counts and the default reply is a fixed sentence, so
 tests can assert exact numbers. A scripted `MessageReply` replaces the sentence with its

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import count
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from urllib.parse import urlsplit
 
 from orq_otel.testing._exchange import RawReply, RecordedRequest, ScriptedReply
@@ -20,17 +20,27 @@ from orq_otel.testing._router import (
     is_orq_host,
     router_error,
 )
+from orq_otel.testing._transcriptions import form_fields, transcription, transcription_events
 
 if TYPE_CHECKING:
     import openai
 
 
-# path suffix -> (id prefix, JSON reply, event stream or None)
-_ROUTES: dict[str, tuple[str, Callable[[Reply], Any], Callable[[Reply], Any] | None]] = {
-    "/chat/completions": ("chatcmpl", Reply.chat, Reply.chat_chunks),
-    "/completions": ("cmpl", Reply.completion, Reply.completion_chunks),
-    "/embeddings": ("emb", Reply.embeddings, None),
-    "/responses": ("resp", response, response_events),
+class _Route(NamedTuple):
+    id_prefix: str
+    body: Literal["json", "multipart"]  # how the request body is encoded
+    as_json: Callable[[Reply], Any]
+    as_events: Callable[[Reply], Any] | None  # server-sent events, if it streams
+    event_names: bool = False  # an `event:` line before each event's data
+
+
+# path suffix -> route
+_ROUTES = {
+    "/chat/completions": _Route("chatcmpl", "json", Reply.chat, Reply.chat_chunks),
+    "/completions": _Route("cmpl", "json", Reply.completion, Reply.completion_chunks),
+    "/embeddings": _Route("emb", "json", Reply.embeddings, None),
+    "/responses": _Route("resp", "json", response, response_events, event_names=True),
+    "/audio/transcriptions": _Route("tr", "multipart", transcription, transcription_events),
 }
 
 
@@ -63,13 +73,26 @@ class _Handler(BaseHTTPRequestHandler):
         path, _ = self._record()
         self._send_json(404, _error(f"no route for GET {path}", "not_found"))
 
+    def _payload(self, route: _Route | None, body: bytes) -> Any:
+        """The request body's fields, or None (answered with a 400) if it is not as expected."""
+        if route is not None and route.body == "multipart":
+            content_type = self.headers.get("Content-Type", "")
+            if content_type.startswith("multipart/form-data"):
+                return form_fields(content_type, body)
+            kind = "a multipart form"
+        else:
+            try:
+                return json.loads(body) if body else {}
+            except ValueError:
+                kind = "JSON"
+        self._send_json(400, _error(f"request body is not {kind}", "invalid_request_error"))
+        return None
+
     def do_POST(self) -> None:
         path, body = self._record()
         route = next((r for suffix, r in _ROUTES.items() if path.endswith(suffix)), None)
-        try:
-            payload = json.loads(body) if body else {}
-        except ValueError:
-            self._send_json(400, _error("request body is not JSON", "invalid_request_error"))
+        payload = self._payload(route, body)
+        if payload is None:
             return
         if route is None:
             self._send_json(404, _error(f"no route for {path}", "not_found"))
@@ -82,16 +105,15 @@ class _Handler(BaseHTTPRequestHandler):
         if model.startswith("error-") and model[6:].isdigit():
             self._send_json(int(model[6:]), _error(f"simulated {model[6:]}", "server_error"))
             return
-        prefix, as_json, as_events = route
         scripted = self.server.next_scripted()
         if isinstance(scripted, RawReply):
             self._send_raw(scripted)
             return
-        reply = self.server.reply_for(payload, prefix, scripted or DEFAULT_MESSAGE)
-        if payload.get("stream") is True and as_events is not None:
-            self._send_events(as_events(reply), with_event_names=prefix == "resp")
+        reply = self.server.reply_for(payload, route.id_prefix, scripted or DEFAULT_MESSAGE)
+        if payload.get("stream") is True and route.as_events is not None:
+            self._send_events(route.as_events(reply), with_event_names=route.event_names)
         else:
-            self._send_json(200, as_json(reply))
+            self._send_json(200, route.as_json(reply))
 
     def _send_raw(self, reply: RawReply) -> None:
         data = reply.data
