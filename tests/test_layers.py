@@ -22,7 +22,7 @@ MAY_IMPORT = {
     "demo": {"__init__", "_identity", "_openai", "testing"},
     "__init__": {"_identity", "_openai", "_setup"},
 }
-SHARED = {"_cache", "_config", "_log", "_names", "_version"}
+SHARED = {"_cache", "_config", "_config_content", "_log", "_names", "_version"}
 
 
 def module_name(path: Path) -> str:
