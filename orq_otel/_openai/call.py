@@ -12,7 +12,7 @@ from contextvars import Token
 from dataclasses import dataclass
 from functools import wraps
 from timeit import default_timer
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry import context, trace
 from opentelemetry.context import Context
@@ -34,6 +34,9 @@ from orq_otel._openai.metric_attributes import MetricAttributes
 from orq_otel._openai.metrics import Instruments
 from orq_otel._openai.stream_observers import StreamObserver
 from orq_otel._openai.streams import ResultProxies
+
+if TYPE_CHECKING:
+    from orq_otel._content.recorder import Recorder
 
 _R = TypeVar("_R")
 # One lock for all calls: ending is rare next to the work around it, and a lock per call
@@ -87,6 +90,7 @@ class Call:
         hides_usage: bool,
         streamed: bool,
         links_router_trace: bool = False,
+        content: Recorder | None = None,
     ) -> None:
         self.services = services
         self.span = span
@@ -98,6 +102,7 @@ class Call:
         self._observer_type = observer_type
         self._hides_usage = hides_usage
         self._observer: StreamObserver | None = None  # made on the first chunk of a stream
+        self.content = content  # None unless this call records prompts and completions
         self._started = default_timer()
         self._ended = False
 
@@ -133,6 +138,8 @@ class Call:
             if observer is None:
                 observer = self._observer = self._observer_type(self._hides_usage)
                 observer.first_chunk_at = default_timer()
+            if self.content is not None:
+                self.content.on_chunk(chunk)
             return observer.observe(chunk)
         except Exception:  # noqa: BLE001 - the boundary where our failures stop
             exception_once("internal:observe_chunk", "orq_otel failed reading a stream chunk")
@@ -147,6 +154,8 @@ class Call:
             self.span.set_status(Status(StatusCode.ERROR, str(error)))
             self.span.record_exception(error)
             self.span.set_attribute(ERROR_TYPE, error_type)
+            if self.content is not None:
+                self.content.finish(self.span)
         finally:
             self._end_with({ERROR_TYPE: error_type}, None, None)
 
@@ -173,6 +182,8 @@ class Call:
                 "internal:end", "orq_otel failed reading a response; span ended without it"
             )
         finally:
+            if self.content is not None:
+                self.content.finish(self.span, response)
             response_model = attributes.get(gen_ai.GEN_AI_RESPONSE_MODEL)
             extra = {gen_ai.GEN_AI_RESPONSE_MODEL: response_model} if response_model else {}
             self._end_with(extra, usage, cost)

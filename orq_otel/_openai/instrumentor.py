@@ -54,7 +54,8 @@ class OrqInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             __name__, __version__, kwargs.get("meter_provider"), schema_url=_SCHEMA_URL
         )
         instruments = Instruments(meter)
-        live.arm(lambda: _telemetry(tracer, instruments, settings))
+        logger_provider = kwargs.get("logger_provider")  # for the content event
+        live.arm(lambda: _telemetry(tracer, instruments, settings, logger_provider))
         install_egress_guard()  # identity arriving in baggage must not travel on unchecked
         if settings.link_router_trace:
             install_router_trace_marking()
@@ -68,10 +69,12 @@ class OrqInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         current_settings.set(None)
 
 
-def _telemetry(tracer: Tracer, instruments: Instruments, settings: Settings) -> Telemetry:
+def _telemetry(
+    tracer: Tracer, instruments: Instruments, settings: Settings, logger_provider: Any = None
+) -> Telemetry:
     """What every call shares; built on the first call (see `_patches.live`)."""
     # The per-call machinery (identity, baggage, attributes, prices, streams) is imported
     # here rather than at start-up, which auto-instrumentation adds to every process.
     from orq_otel._openai.telemetry import Telemetry  # noqa: PLC0415
 
-    return Telemetry(tracer, instruments, settings)
+    return Telemetry(tracer, instruments, settings, logger_provider)

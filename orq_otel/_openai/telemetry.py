@@ -12,8 +12,9 @@ from opentelemetry.trace import SpanKind, Tracer
 from opentelemetry.util.types import AttributeValue
 
 from orq_otel._config import Settings
+from orq_otel._content.recorder import ContentCapture, Recorder
 from orq_otel._identity.attributes import IdentityAttributes, thread_attributes
-from orq_otel._identity.context import identity_in_effect
+from orq_otel._identity.context import identity_in_effect, identity_set_here
 from orq_otel._identity.model import Identity, Thread
 from orq_otel._identity.resolver import IdentityResolverCache
 from orq_otel._identity.thread import thread_in_effect
@@ -55,8 +56,15 @@ _NOBODY = Subject(None, False, None, False)
 class Telemetry:
     """What `instrument()` sets up once and every call shares."""
 
-    def __init__(self, tracer: Tracer, instruments: Instruments, settings: Settings) -> None:
+    def __init__(
+        self,
+        tracer: Tracer,
+        instruments: Instruments,
+        settings: Settings,
+        logger_provider: Any = None,
+    ) -> None:
         self.tracer = tracer
+        self.content = ContentCapture.of(settings, logger_provider)  # None: content is off
         self.instruments = instruments
         self.settings = settings
         self.routes = RouteCache(settings.inject_hosts)
@@ -150,6 +158,7 @@ class Telemetry:
         model = common.get(gen_ai.GEN_AI_REQUEST_MODEL)
         name = f"{endpoint.operation} {model}" if model is not None else endpoint.operation
         span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=span_attributes)
+        content = self._content(span, request, subject, common) if self.content else None
         send_options, hides_usage, linked = request.options, False, False
         if route.injects:
             hides_usage = (
@@ -180,7 +189,17 @@ class Telemetry:
             hides_usage=hides_usage,
             streamed=request.stream,
             links_router_trace=linked,
+            content=content,
         )
+
+    def _content(
+        self, span: Any, request: OutgoingRequest, subject: Subject, common: Any
+    ) -> Recorder | None:
+        """The call's content recorder (consent counts from an identity set here, given in
+        the body, or verified with identity_secret: not from plain baggage)."""
+        trusted = subject.identity_given or bool(self.settings.identity_secret)
+        trusted = trusted or identity_set_here()
+        return self.content.recorder(span, request, subject.identity, trusted, common)  # type: ignore[union-attr]
 
     @staticmethod
     def _common_attributes(route: Route, request: OutgoingRequest) -> dict[str, AttributeValue]:
