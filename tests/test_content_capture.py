@@ -30,7 +30,7 @@ CONTENT_ATTRIBUTES = (
 )
 EVENT = "gen_ai.client.inference.operation.details"
 REPLY = "Hello from the local model, offline and private."
-WEATHER_TOOL = {
+WEATHER_TOOL: Any = {
     "type": "function",
     "function": {
         "name": "get_weather",
@@ -88,12 +88,17 @@ class Capture:
         ]
 
 
-@pytest.fixture
-def capture() -> Iterator[Capture]:
+def capturing() -> Iterator[Capture]:
+    """The `capture` fixture of every test_content_* module."""
     state = Capture()
     state.instrument()
     yield state
     state.instrumentor.uninstrument()
+
+
+@pytest.fixture
+def capture() -> Iterator[Capture]:
+    yield from capturing()
 
 
 def text(content: str) -> dict[str, Any]:
@@ -425,8 +430,8 @@ def test_event_modes_emit_the_details_event_with_the_identity_on_the_span_contex
     attributes = dict(event.attributes or {})
     assert attributes["orq.identity.id"] == "user-123"
     assert attributes["gen_ai.operation.name"] == "chat"
-    assert event.span_id == span.context.span_id  # type: ignore[union-attr]
-    assert event.trace_id == span.context.trace_id  # type: ignore[union-attr]
+    assert span.context is not None
+    assert (event.trace_id, event.span_id) == (span.context.trace_id, span.context.span_id)
     structured = {
         "gen_ai.input.messages": [{"role": "user", "parts": [text("Hi")]}],
         "gen_ai.output.messages": [
