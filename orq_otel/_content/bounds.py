@@ -2,7 +2,8 @@
 
 Text longer than `max_length` characters is cut with a marker; an attribute's JSON longer
 than `max_bytes` loses its oldest input messages first, then its inline blobs, then more
-of its text; whatever is left out, `cut` says so (`orq.content.truncated` on the span).
+of its text. Whatever is left out (inline blobs by default too), `cut` says so
+(`orq.content.truncated` on the span).
 """
 
 from __future__ import annotations
@@ -45,16 +46,18 @@ def shortened(value: Any, limit: int, cut: Cut) -> Any:
 
     Inline blob payloads are never cut (half a base64 image is noise): only omitted.
     """
-    if isinstance(value, str):
+    kind = type(value)  # exact types first: an ABC check per value costs more than the walk
+    if kind is str or isinstance(value, str):
         if len(value) <= limit:
             return value
         cut.cut = True
         return value[:limit] + MARKER.format(len(value) - limit)
-    if isinstance(value, Mapping):
+    if kind is dict or (kind is not list and isinstance(value, Mapping)):
         if value.get("type") == "blob":
+            cut.cut = cut.cut or value.get("omitted") is True  # left out when it was read
             return dict(value)
         return {key: shortened(item, limit, cut) for key, item in value.items()}
-    if isinstance(value, list):
+    if kind is list or isinstance(value, tuple):
         return [shortened(item, limit, cut) for item in value]
     return value
 
