@@ -441,3 +441,17 @@ def test_event_modes_emit_the_details_event_with_the_identity_on_the_span_contex
     as_recorded = {name: attributes[name] for name in CONTENT_ATTRIBUTES if name in attributes}
     assert json.loads(json.dumps(as_recorded, default=list)) == structured
     assert on_span == (structured if mode == "span_and_event" else {})
+
+
+def test_an_abandoned_responses_stream_records_the_text_it_had(
+    capture: Capture, plain_client: openai.OpenAI
+) -> None:
+    capture.instrument(capture_content="span_only")
+    stream = plain_client.responses.create(model="gpt-4o-mini", input="Hi", stream=True)
+    events = [next(stream) for _ in range(5)]
+    stream.close()
+    deltas = [event.delta for event in events if event.type == "response.output_text.delta"]
+    assert deltas == ["Hello", " from"]
+    assert capture.content()["gen_ai.output.messages"] == [
+        {"role": "assistant", "parts": [text("Hello from")], "finish_reason": "error"}
+    ]
