@@ -20,6 +20,7 @@ from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
 from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from opentelemetry.semconv.attributes.server_attributes import SERVER_ADDRESS, SERVER_PORT
 
+from orq_otel._config_content import CONTENT_NORMALISERS
 from orq_otel._names import IDENTITY_ID
 
 IDENTITY_FIELDS = ("id", "display_name", "email", "metadata", "logo_url", "tags")
@@ -86,6 +87,16 @@ class Settings:
     link_router_trace: bool | None = None
     # Model name -> USD per million tokens, or (provider, model, usage) -> USD | None.
     model_prices: Any = None
+    # Content capture (orq_otel._content). None: the standard variable decides.
+    capture_content: str | None = None
+    content_policy: Callable[..., Any] | None = None  # (identity, call) -> mode | None
+    content_redactor: Callable[..., Any] | None = None  # (content, identity) -> content | None
+    content_consent_required: bool = False  # record only for identities that consented
+    content_redact_identity: bool = True  # the identity's email and name become placeholders
+    content_max_length: int = 16_384  # characters per text part
+    content_max_bytes: int = 65_536  # bytes per content attribute (valid JSON)
+    content_blobs: str = "omit"  # "omit": inline base64 left out (type, size kept); "inline"
+    completion_hook: Any = None  # an opentelemetry-util-genai CompletionHook
 
 
 def _split_list(text: str) -> tuple[str, ...]:
@@ -204,6 +215,7 @@ def _normalise_resolver(value: Any) -> IdentityResolver:
 
 
 _NORMALISERS: Mapping[str, Callable[[Any], Any]] = {
+    **CONTENT_NORMALISERS,
     "inject_hosts": _normalise_hosts,
     "propagate_fields": _normalise_fields,
     "identity_secret": _normalise_secrets,
@@ -230,7 +242,9 @@ _NORMALISERS: Mapping[str, Callable[[Any], Any]] = {
 
 
 # A callable cannot come from the environment.
-_NO_ENVIRONMENT = frozenset({"identity_resolver", "model_prices"})
+_NO_ENVIRONMENT = frozenset(
+    {"identity_resolver", "model_prices", "content_policy", "content_redactor", "completion_hook"}
+)
 # Variables that hold a list: comma-separated (so a secret in the environment has no comma).
 _ENVIRONMENT_LISTS = frozenset({"identity_secret"})
 

@@ -23,3 +23,6 @@ IDENTITY_OVERFLOW = "orq.identity.overflow"
 REJECTION_REASON = "reason"
 # The `orq.identity.id` of metric points past `metric_identity_limit` identities.
 OVERFLOW_IDENTITY = "_other"
+
+# Content capture (orq_otel._content): set on the span when any content was cut or left out.
+CONTENT_TRUNCATED = "orq.content.truncated"

@@ -17,12 +17,13 @@ MAY_IMPORT = {
     "_identity": set(),
     "_report": set(),
     "testing": set(),
-    "_openai": {"_identity"},
+    "_content": set(),
+    "_openai": {"_identity", "_content"},
     "_setup": {"_identity", "_openai"},
     "demo": {"__init__", "_identity", "_openai", "testing"},
     "__init__": {"_identity", "_openai", "_setup"},
 }
-SHARED = {"_cache", "_config", "_log", "_names", "_version"}
+SHARED = {"_cache", "_config", "_config_content", "_log", "_names", "_version"}
 
 
 def module_name(path: Path) -> str:

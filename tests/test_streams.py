@@ -397,7 +397,8 @@ def test_a_call_recorder_hears_the_request_each_chunk_and_the_end(
     instrumentation = live.get()
     assert instrumentation is not None
     instrumentation.services = dataclasses.replace(
-        instrumentation.services, recorders=(lambda request, span: Recorder(request.body),)
+        instrumentation.services,
+        recorders=(lambda request, span, subject, common: Recorder(request.body),),
     )
     chunks = list(CALLS["chat"](orq_client, stream=True))
     assert heard[0] == "request gpt-4o-mini"

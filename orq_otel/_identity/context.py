@@ -67,6 +67,11 @@ def identity_in_effect(
     return read_identity(context, settings)
 
 
+def identity_set_here(context: Context | None = None) -> bool:
+    """Whether the identity in effect was set in this process (not read from baggage)."""
+    return isinstance(get_value(_IDENTITY_KEY, context), Identity)
+
+
 def _tag_current_span(identity: Identity) -> None:
     for tagger in list(_span_taggers):
         try:

@@ -14,7 +14,7 @@ before it ends.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import Token
 from dataclasses import dataclass
 from timeit import default_timer
@@ -44,6 +44,7 @@ from orq_otel._openai.metrics import Instruments
 from orq_otel._openai.request import OutgoingRequest
 from orq_otel._openai.stream_observers import StreamObserver
 from orq_otel._openai.streams import ResultProxies
+from orq_otel._openai.subject import Subject
 
 # One lock for all calls: ending is rare next to the work around it, and a lock per call
 # would cost an allocation on every call.
@@ -61,8 +62,11 @@ class CallRecorder(Protocol):
         """The span is about to end: the last moment to add attributes or events."""
 
 
-# Made from the request (its body is there to read) and the span: a recorder, or None.
-RecorderFactory = Callable[[OutgoingRequest, Span], "CallRecorder | None"]
+# Made from the request (its body is there to read), the span, who the call is for and the
+# attributes the span and metrics share: a recorder, or None.
+RecorderFactory = Callable[
+    [OutgoingRequest, Span, Subject, Mapping[str, AttributeValue]], "CallRecorder | None"
+]
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,7 @@ class Call:
         *,
         common: Mapping[str, AttributeValue],
         metric_attributes: Mapping[str, AttributeValue],
+        subject: Subject,
     ) -> None:
         self.services = services
         self.span = span
@@ -100,7 +105,9 @@ class Call:
         self._request_model = common.get(gen_ai.GEN_AI_REQUEST_MODEL)
         self._metric_attributes = metric_attributes
         recorders = services.recorders
-        self._recorders = _recorders(recorders, request, span) if recorders else ()
+        self._recorders = (
+            tuple(_made(recorders, request, span, subject, common)) if recorders else ()
+        )
         self._observer: StreamObserver | None = None  # made on the first chunk of a stream
         self._started = default_timer()
         self._ended = False
@@ -259,8 +266,14 @@ class Call:
             )
 
 
-def _recorders(
-    factories: tuple[RecorderFactory, ...], request: OutgoingRequest, span: Span
-) -> tuple[CallRecorder, ...]:
-    made = (factory(request, span) for factory in factories)
-    return tuple(recorder for recorder in made if recorder is not None)
+def _made(
+    factories: tuple[RecorderFactory, ...],
+    request: OutgoingRequest,
+    span: Span,
+    subject: Subject,
+    common: Mapping[str, AttributeValue],
+) -> Iterator[CallRecorder]:
+    for factory in factories:
+        recorder = factory(request, span, subject, common)
+        if recorder is not None:
+            yield recorder

@@ -16,6 +16,7 @@ from orq_otel._config import Settings
 from orq_otel._log import guarded, guarded_async
 from orq_otel._openai.attributes import StartAttributes, common_attributes, span_name
 from orq_otel._openai.call import Call, CallServices
+from orq_otel._openai.content import content_recorders
 from orq_otel._openai.cost import CostCalculator
 from orq_otel._openai.hosts import RouteCache
 from orq_otel._openai.injection import request_changes
@@ -35,7 +36,13 @@ _SUPPRESSED_PLAIN = "suppress_instrumentation"  # the older spelling, still set
 class Instrumentation:
     """The per-call machinery of one `instrument()`, built on the first call."""
 
-    def __init__(self, tracer: Tracer, instruments: Instruments, settings: Settings) -> None:
+    def __init__(
+        self,
+        tracer: Tracer,
+        instruments: Instruments,
+        settings: Settings,
+        logger_provider: Any = None,
+    ) -> None:
         self.tracer = tracer
         self.settings = settings
         self.routes = RouteCache(settings.inject_hosts)
@@ -46,6 +53,7 @@ class Instrumentation:
             CostCalculator(settings.model_prices),
             MetricAttributes(settings, instruments.overflowed),
             ResultProxies(),
+            content_recorders(settings, logger_provider),
         )
 
     @property
@@ -103,6 +111,7 @@ class Instrumentation:
                 changes,
                 common=common,
                 metric_attributes=metric_attributes,
+                subject=subject,
             )
         except BaseException:
             span.end()  # never left open: the call goes on without it

@@ -54,7 +54,8 @@ class OrqInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             __name__, __version__, kwargs.get("meter_provider"), schema_url=_SCHEMA_URL
         )
         instruments = Instruments(meter)
-        live.arm(lambda: _instrumentation(tracer, instruments, settings))
+        logger_provider = kwargs.get("logger_provider")  # for the content event
+        live.arm(lambda: _instrumentation(tracer, instruments, settings, logger_provider))
         install_egress_guard()  # identity arriving in baggage must not travel on unchecked
         if settings.link_router_trace:
             install_router_trace_marking()
@@ -70,11 +71,11 @@ class OrqInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
 
 def _instrumentation(
-    tracer: Tracer, instruments: Instruments, settings: Settings
+    tracer: Tracer, instruments: Instruments, settings: Settings, logger_provider: Any
 ) -> Instrumentation:
     """What every call shares; built on the first call (see `patches.live`)."""
     # The per-call machinery (identity, baggage, attributes, prices, streams) is imported
     # here rather than at start-up, which auto-instrumentation adds to every process.
     from orq_otel._openai.instrumentation import Instrumentation  # noqa: PLC0415
 
-    return Instrumentation(tracer, instruments, settings)
+    return Instrumentation(tracer, instruments, settings, logger_provider)
