@@ -86,7 +86,7 @@ class ContentCapture:
         self, span: Span, request: Any, identity: Any, trusted: bool, attributes: Mapping[str, Any]
     ) -> Recorder | None:
         endpoint = request.endpoint
-        api = api_of(endpoint.operation, endpoint.top_level_orq_fields)
+        api = api_of(endpoint.operation, endpoint.payload == "top_level")
         if api is None:
             return None
         model = attributes.get(gen_ai.GEN_AI_REQUEST_MODEL)
