@@ -19,8 +19,6 @@ from orq_otel._log import warn_once
 from orq_otel._openai.request import OutgoingRequest
 
 IDENTITY_HEADER = "X-ORQ-IDENTITY-ID"
-# The Responses API's identity schema has no logo_url and refuses unknown fields.
-_NOT_ON_RESPONSES = frozenset({"logo_url"})
 _ABSENT = object()
 _Model = TypeVar("_Model", bound=BaseModel)
 
@@ -77,10 +75,7 @@ def caller_thread(request: OutgoingRequest) -> tuple[bool, Thread | None]:
 
 
 def _identity_payload(identity: Identity, top_level: bool) -> Mapping[str, Any]:
-    payload = identity.payload
-    if top_level and not _NOT_ON_RESPONSES.isdisjoint(payload):
-        return {key: value for key, value in payload.items() if key not in _NOT_ON_RESPONSES}
-    return payload
+    return identity.responses_payload if top_level else identity.payload  # once per identity
 
 
 def body_additions(
@@ -102,7 +97,8 @@ def body_additions(
     if top_level:
         additions.update(ours)
     elif ours:
-        additions["orq"] = {**ours, **_caller_orq(request.body)}  # the caller's keys win
+        caller = _caller_orq(request.body)
+        additions["orq"] = {**ours, **caller} if caller else ours  # the caller's keys win
     if ask_for_usage:
         options = request.body.get("stream_options")
         options = options if isinstance(options, Mapping) else {}
@@ -115,11 +111,10 @@ def header_additions(request: OutgoingRequest, identity: Identity | None) -> dic
 
     HTTP header values are ASCII: an id with other characters travels in the body only.
     """
-    if identity is None or request.has_header(IDENTITY_HEADER):
+    value = identity.header_value if identity is not None else None
+    if value is None or request.has_header(IDENTITY_HEADER):
         return {}
-    if not (identity.id.isascii() and identity.id.isprintable()):
-        return {}
-    return {IDENTITY_HEADER: identity.id}
+    return {IDENTITY_HEADER: value}
 
 
 def asks_for_usage(body: Mapping[str, Any]) -> bool:

@@ -50,9 +50,9 @@ class OutgoingRequest:
 
     def with_additions(self, body: Mapping[str, Any], headers: Mapping[str, str]) -> Any:
         """A copy of the options whose body gains `body`'s keys and headers gain `headers`'."""
-        options = self.options.model_copy()
+        update: dict[str, Any] = {}  # one copy, no validated assignment per field
         if body:
-            options.extra_json = {**(self.options.extra_json or {}), **body}
+            update["extra_json"] = {**(self.options.extra_json or {}), **body}
         if headers:
-            options.headers = {**self.headers, **headers}
-        return options
+            update["headers"] = {**self.headers, **headers}
+        return self.options.model_copy(update=update)
