@@ -250,11 +250,7 @@ def callgrind(python: str, argv: list[str], out_dir: Path, name: str) -> list[in
     )
     if output.returncode != 0:
         raise SystemExit(f"{name} failed:\n{output.stderr[-3000:]}")
-    dumps = sorted(
-        (path for path in out_dir.glob(f"{name}.*.*") if path.suffix[1:].isdigit()),
-        key=lambda path: int(path.suffix[1:]),
-    )
-    return [_totals(path) for path in dumps]
+    return dumps_of(out_dir, name)
 
 
 def _totals(path: Path) -> int:
@@ -262,9 +258,25 @@ def _totals(path: Path) -> int:
     return int(match.group(1)) if match else 0
 
 
-def per_call(config: str, calls: int, out_dir: Path) -> dict[str, float]:
-    argv = [str(Path(__file__).resolve()), "--child", config, "--calls", str(calls)]
-    counts = callgrind(python_for(config), argv, out_dir, config)
+def dumps_of(out_dir: Path, name: str) -> list[int]:
+    """The instruction count of each marker block of the last run of `name` in `out_dir`."""
+    runs: dict[str, list[Path]] = {}
+    for path in out_dir.glob(f"{name}.*.*"):
+        pid, number = path.name[len(name) + 1 :].split(".", 1)
+        if pid.isdigit() and number.isdigit():
+            runs.setdefault(pid, []).append(path)
+    if not runs:
+        return []
+    last = max(runs, key=lambda pid: max(path.stat().st_mtime for path in runs[pid]))
+    return [_totals(path) for path in sorted(runs[last], key=lambda path: int(path.suffix[1:]))]
+
+
+def per_call(
+    config: str, calls: int, out_dir: Path, counts: list[int] | None = None
+) -> dict[str, float]:
+    if counts is None:
+        argv = [str(Path(__file__).resolve()), "--child", config, "--calls", str(calls)]
+        counts = callgrind(python_for(config), argv, out_dir, config)
     if len(counts) != 2 * len(SCENARIOS):
         raise SystemExit(f"{config}: {len(counts)} dumps, expected {2 * len(SCENARIOS)}")
     return {
@@ -336,13 +348,18 @@ def _met(ok: bool) -> str:
 STARTUP_CONFIGS = ("none", "orq", "openai-v2")
 
 
-def startup(out_dir: Path) -> None:
+def startup(out_dir: Path, kept: bool = False) -> None:
     counts = {}
     for config in STARTUP_CONFIGS:
+        name = f"startup-{config}"
+        if kept:
+            if len(dumps_of(out_dir, name)) >= 2:
+                counts[config] = dumps_of(out_dir, name)
+            continue
         if not available(config):
             continue
         argv = [str(Path(__file__).resolve()), "--startup-child", config]
-        counts[config] = callgrind(python_for(config), argv, out_dir, f"startup-{config}")
+        counts[config] = callgrind(python_for(config), argv, out_dir, name)
     base_call = counts["none"][1]
     print("\nStart-up after `import openai`, instructions (callgrind, the caller's thread)")
     print("| configuration | import + instrument() | first call, extra | total |")
@@ -359,12 +376,27 @@ def startup(out_dir: Path) -> None:
     print(f"(the uninstrumented first call itself: {base_call / 1e6:.0f}M)")
 
 
+def report_kept(out_dir: Path, calls: int) -> None:
+    """The tables, from the callgrind files of an earlier run (--keep), complete ones only."""
+    results = {}
+    for config in ["sdk", "orq", "orq-bare", *PEERS, "floor-in-context"]:
+        counts = dumps_of(out_dir, config)
+        if len(counts) == 2 * len(SCENARIOS):
+            results[config] = per_call(config, calls, out_dir, counts)
+    report(results)
+    if all(len(dumps_of(out_dir, f"startup-{c}")) >= 2 for c in ("none", "orq")):
+        startup(out_dir, kept=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=40, help="N: blocks of N and 2N calls")
     parser.add_argument("--configs", nargs="*", help="only these (sdk is always run)")
     parser.add_argument("--startup", action="store_true", help="also count start-up")
     parser.add_argument("--keep", type=Path, help="keep the callgrind files in this directory")
+    parser.add_argument(
+        "--report", type=Path, help="report the callgrind files kept (--keep) in this directory"
+    )
     parser.add_argument("--allow-stale", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--startup-child", help=argparse.SUPPRESS)
@@ -374,6 +406,9 @@ def main() -> None:
         return
     if options.startup_child:
         startup_child(options.startup_child)
+        return
+    if options.report:
+        report_kept(options.report, options.calls)
         return
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (apt-get install valgrind)")
