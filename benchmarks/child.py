@@ -337,16 +337,16 @@ def time_per_call(work: Callable[[], Any], calls: int, repeats: int, per_work: i
     return min(samples)
 
 
-def clients() -> tuple[Any, Any]:
+def clients(base_url: str = BASE_URL) -> tuple[Any, Any]:
     import httpx2
     import openai
 
     transport = httpx2.MockTransport(handler)
     sync = openai.OpenAI(
-        base_url=BASE_URL, api_key="bench", http_client=httpx2.Client(transport=transport)
+        base_url=base_url, api_key="bench", http_client=httpx2.Client(transport=transport)
     )
     async_ = openai.AsyncOpenAI(
-        base_url=BASE_URL, api_key="bench", http_client=httpx2.AsyncClient(transport=transport)
+        base_url=base_url, api_key="bench", http_client=httpx2.AsyncClient(transport=transport)
     )
     return sync, async_
 
@@ -383,20 +383,25 @@ def run_scenarios(
     return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("config")
-    parser.add_argument("--calls", type=int, default=300)
-    parser.add_argument("--repeats", type=int, default=5)
-    options = parser.parse_args()
+def prepare(config: str) -> None:
+    """Content capture off for every peer; openai-v2's missing httpx shimmed."""
     os.environ.update(CONTENT_OFF)
-    if options.config == "openai-v2":
+    if config == "openai-v2":
         import importlib.util
 
         import httpx2
 
         if importlib.util.find_spec("httpx") is None:
             httpx2.alias_httpx()  # openai-v2 2.4b0 imports httpx, which openai 3.x lacks
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("config")
+    parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--repeats", type=int, default=5)
+    options = parser.parse_args()
+    prepare(options.config)
     providers: tuple[Any, Any, CountingExporter | None] = (
         (None, None, None) if options.config == "none" else sdk_providers()
     )

@@ -134,6 +134,15 @@ def _fresh_process_state() -> Iterator[None]:
     current_settings.set(None)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _price_data_loaded() -> None:
+    """No call waits for genai-prices' data (it loads in the background): tests that check
+    a call's cost wait for it once, here. tests/test_cost.py covers calls made before."""
+    from orq_otel._openai.cost import wait_for_prices
+
+    assert wait_for_prices(120)
+
+
 @pytest.fixture(scope="session")
 def server() -> Iterator[LocalOpenAIServer]:
     with LocalOpenAIServer(

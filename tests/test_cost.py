@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -13,10 +15,17 @@ from genai_prices import calc_price
 from opentelemetry.sdk.metrics.export import NumberDataPoint
 
 from orq_otel import use_identity
+from orq_otel._openai import cost
 from orq_otel._openai.attributes import Usage
-from orq_otel._openai.cost import PRICE_CACHE_SIZE, CostCalculator
+from orq_otel._openai.cost import PRICE_CACHE_SIZE, CostCalculator, PriceData, wait_for_prices
 
 INPUT, OUTPUT = PROMPT_TOKENS, REPLY_TOKENS  # what the local server reports for a call
+
+
+@pytest.fixture(autouse=True)
+def _price_data_loaded() -> None:
+    """genai-prices' data loads in the background; these tests price with it."""
+    assert wait_for_prices(60)
 
 
 def genai_price(model: str, usage: Usage, provider: str | None = "openai") -> float:
@@ -172,3 +181,62 @@ def test_the_price_cache_is_bounded() -> None:
     for number in range(PRICE_CACHE_SIZE + 50):
         calculator.cost("openai", (f"my-model-{number}",), usage)
     assert len(calculator._cache) == PRICE_CACHE_SIZE
+
+
+@pytest.fixture
+def held_price_data(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
+    """genai-prices' data still loading until the returned event is set."""
+    release = threading.Event()
+
+    def slow_load() -> None:
+        release.wait(30)
+
+    monkeypatch.setattr(cost, "PRICES", PriceData(slow_load))
+    yield release
+    release.set()
+
+
+def test_a_call_never_waits_for_price_data_and_is_priced_once_it_is_loaded(
+    telemetry: Telemetry, orq_client: openai.OpenAI, held_price_data: threading.Event
+) -> None:
+    # The per-call machinery is built on the first call: with the held data.
+    with use_identity(id="user-ada"):
+        result = CALLS["chat"](orq_client)
+        assert result.choices[0].message.content  # answered while the data is still loading
+        assert not cost.PRICES.ready
+        assert "orq.cost.usd" not in (telemetry.only_span().attributes or {})
+        assert cost_points(telemetry) == []
+
+        held_price_data.set()
+        assert cost.PRICES.wait(30)
+        CALLS["chat"](orq_client)
+    usage = Usage(input_tokens=INPUT, output_tokens=OUTPUT, cached_input_tokens=CACHED_TOKENS)
+    expected = genai_price("gpt-4o-mini", usage)
+    priced = telemetry.spans()[-1]
+    assert (priced.attributes or {})["orq.cost.usd"] == pytest.approx(expected)
+    (point,) = cost_points(telemetry)
+    assert point.value == pytest.approx(expected)  # the second call's cost only
+
+
+def test_model_prices_apply_while_price_data_loads(
+    telemetry: Telemetry, orq_client: openai.OpenAI, held_price_data: threading.Event
+) -> None:
+    telemetry.instrument(model_prices={"my-finetune-xyz": {"input": 1.0, "output": 2.0}})
+    orq_client.chat.completions.create(model="my-finetune-xyz", messages=MESSAGES)
+    assert not cost.PRICES.ready
+    expected = (INPUT * 1.0 + OUTPUT * 2.0) / 1_000_000
+    assert (telemetry.only_span().attributes or {})["orq.cost.usd"] == pytest.approx(expected)
+
+
+def test_price_data_that_fails_to_load_is_logged_once_and_calls_go_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken() -> None:
+        raise ModuleNotFoundError("No module named 'genai_prices'")
+
+    failing = PriceData(broken)
+    with caplog.at_level(logging.ERROR, logger="orq_otel"):
+        assert failing.wait(30)  # done, not hanging: calls are priced as far as possible
+    assert [r.getMessage() for r in caplog.records] == [
+        "orq_otel could not load genai-prices' price data (logged once)"
+    ]

@@ -131,3 +131,87 @@ def test_identity_cannot_be_changed_after_creation() -> None:
 def test_payload_omits_unset_fields() -> None:
     identity = Identity(id="u", display_name="Ada", tags=["pro"])
     assert identity.payload == {"id": "u", "display_name": "Ada", "tags": ["pro"]}
+
+
+# --- what is derived from an identity: computed once per object, never stale ----------
+
+
+def test_span_attributes_are_computed_once_per_identity_object() -> None:
+    from orq_otel._identity.attributes import IdentityAttributes
+
+    identity = Identity(id="user-1", display_name="Ada", tags=["pro"], metadata={"plan": "pro"})
+    attributes = IdentityAttributes(record_email=False)
+    first = attributes.of(identity)
+    assert attributes.of(identity) is first  # the next call reuses it
+    assert dict(first) == {
+        "orq.identity.id": "user-1",
+        "enduser.id": "user-1",
+        "user.id": "user-1",
+        "orq.identity.display_name": "Ada",
+        "orq.identity.tags": ("pro",),
+        "orq.identity.metadata.plan": "pro",
+    }
+
+
+def test_email_setting_gets_its_own_span_attributes() -> None:
+    from orq_otel._identity.attributes import IdentityAttributes
+
+    identity = Identity(id="user-1", email="ada@example.com")
+    without = IdentityAttributes(record_email=False).of(identity)
+    with_email = IdentityAttributes(record_email=True).of(identity)
+    assert "orq.identity.email" not in without
+    assert with_email["orq.identity.email"] == "ada@example.com"
+    assert "orq.identity.email" not in IdentityAttributes(record_email=False).of(identity)
+
+
+def test_thread_attributes_are_computed_once_per_thread_object() -> None:
+    from orq_otel._identity.attributes import thread_attributes
+    from orq_otel._identity.model import Thread
+
+    thread = Thread(id="conv-1", tags=["support"])
+    first = thread_attributes(thread)
+    assert thread_attributes(thread) is first
+    assert dict(first) == {
+        "gen_ai.conversation.id": "conv-1",
+        "orq.thread.id": "conv-1",
+        "orq.thread.tags": ("support",),
+    }
+
+
+@pytest.mark.parametrize(
+    ("identity_id", "header"),
+    [("user-1", "user-1"), ("a b", "a b"), ("usér", None), ("ユーザー", None)],
+)
+def test_header_value_is_the_id_when_it_is_printable_ascii(
+    identity_id: str, header: str | None
+) -> None:
+    assert Identity(id=identity_id).header_value == header
+
+
+def test_responses_payload_leaves_out_logo_url_only() -> None:
+    identity = Identity(id="u", display_name="Ada", logo_url="https://example.com/a.png")
+    assert identity.responses_payload == {"id": "u", "display_name": "Ada"}
+    assert identity.payload["logo_url"] == "https://example.com/a.png"
+
+
+def test_a_changed_copy_derives_its_own_values() -> None:
+    from orq_otel._identity.attributes import IdentityAttributes
+
+    identity = Identity(id="user-1", display_name="Ada")
+    attributes = IdentityAttributes(record_email=False)
+    assert attributes.of(identity)["orq.identity.id"] == "user-1"
+    assert identity.header_value == "user-1"
+    changed = identity.model_copy(update={"id": "usér-2"})
+    assert attributes.of(changed)["orq.identity.id"] == "usér-2"
+    assert changed.header_value is None
+    assert changed.payload == {"id": "usér-2", "display_name": "Ada"}
+    assert changed == Identity(id="usér-2", display_name="Ada")
+
+
+def test_derived_values_do_not_change_equality_or_the_dump() -> None:
+    used = Identity(id="u", tags=["x"])
+    _ = used.payload, used.header_value, used.responses_payload
+    used.derived["anything"] = 1
+    fresh = Identity(id="u", tags=["x"])
+    assert used == fresh
+    assert used.model_dump() == fresh.model_dump()

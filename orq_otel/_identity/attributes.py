@@ -11,7 +11,6 @@ from opentelemetry.semconv._incubating.attributes.enduser_attributes import ENDU
 from opentelemetry.semconv._incubating.attributes.user_attributes import USER_ID
 from opentelemetry.util.types import AttributeValue
 
-from orq_otel._cache import LruCache
 from orq_otel._identity.model import Identity, Thread
 from orq_otel._names import (
     IDENTITY_DISPLAY_NAME,
@@ -50,30 +49,39 @@ def _identity_attributes(identity: Identity) -> dict[str, AttributeValue]:
 
 
 class IdentityAttributes:
-    """Span attributes per identity object, computed once and kept for recent identities.
+    """Span attributes of an identity, computed once per identity object and kept on it.
 
-    Each `use_identity` block holds one identity object, so calls in the block reuse one
-    entry. Entries hold their identity, so an `id()` is never reused while cached.
+    The same mapping is returned call after call: callers copy it, never change it.
     """
 
-    def __init__(self, record_email: bool, size: int = 1024) -> None:
+    def __init__(self, record_email: bool) -> None:
         self._record_email = record_email
-        self._cache: LruCache[int, tuple[Identity, Mapping[str, AttributeValue]]] = LruCache(size)
+        self._key = "span_attributes_with_email" if record_email else "span_attributes"
 
     def of(self, identity: Identity) -> Mapping[str, AttributeValue]:
-        key = id(identity)
-        cached = self._cache.get(key)
-        if cached is not None and cached[0] is identity:
-            return cached[1]
+        derived = identity.derived
+        attributes = derived.get(self._key)
+        if attributes is None:
+            attributes = derived[self._key] = self._compute(identity)
+        return attributes
+
+    def _compute(self, identity: Identity) -> Mapping[str, AttributeValue]:
         attributes = _identity_attributes(identity)
         if self._record_email and identity.email is not None:
             attributes[IDENTITY_EMAIL] = identity.email
-        self._cache.put(key, (identity, attributes))
         return attributes
 
 
-def thread_attributes(thread: Thread) -> dict[str, AttributeValue]:
-    """The conversation, as the semantic conventions name it and as orq does."""
+def thread_attributes(thread: Thread) -> Mapping[str, AttributeValue]:
+    """The conversation, as the semantic conventions name it and as orq does (computed once
+    per thread object; callers copy it, never change it)."""
+    attributes: Mapping[str, AttributeValue] | None = thread.derived.get("span_attributes")
+    if attributes is None:
+        attributes = thread.derived["span_attributes"] = _thread_attributes(thread)
+    return attributes
+
+
+def _thread_attributes(thread: Thread) -> dict[str, AttributeValue]:
     attributes: dict[str, AttributeValue] = {
         gen_ai.GEN_AI_CONVERSATION_ID: thread.id,
         THREAD_ID: thread.id,

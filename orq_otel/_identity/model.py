@@ -7,11 +7,14 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from functools import cached_property, lru_cache
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, TypeAdapter
 
 from orq_otel._identity.values import SendableJson, Text, check_text
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 # Limits from orq.ai's identity tracking documentation.
 MAX_ID_LENGTH = 255
@@ -76,7 +79,18 @@ Metadata = Annotated[dict[Text, SendableJson], AfterValidator(_check_metadata)]
 Tags = Annotated[list[Text], Field(max_length=MAX_TAGS)]
 
 
-class Identity(BaseModel):
+class _CachesDerived(BaseModel):
+    """A frozen model whose `functools.cached_property` values live in its `__dict__`: a
+    copy made with changed fields must not inherit them."""
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        copied = super().model_copy(update=update, deep=deep)
+        for name in [key for key in copied.__dict__ if key not in type(self).model_fields]:
+            del copied.__dict__[name]
+        return copied
+
+
+class Identity(_CachesDerived):
     """The end user (or tenant, ticket, experiment arm) that an LLM call is made for.
 
     Fields and limits are orq.ai's: ``id`` is required (1-255 characters, no control
@@ -103,6 +117,29 @@ class Identity(BaseModel):
         Computed once per identity object: the instrumentor reads it on every call.
         """
         return self.model_dump(mode="json", exclude_none=True)
+
+    @cached_property
+    def responses_payload(self) -> Mapping[str, Any]:
+        """`payload` as the Responses API takes it: its identity schema has no logo_url and
+        refuses unknown fields."""
+        payload = self.payload
+        if "logo_url" not in payload:
+            return payload
+        return {key: value for key, value in payload.items() if key != "logo_url"}
+
+    @cached_property
+    def header_value(self) -> str | None:
+        """The id as an `X-ORQ-IDENTITY-ID` value, or None: header values are printable
+        ASCII, and an id with other characters travels in the body only."""
+        return self.id if self.id.isascii() and self.id.isprintable() else None
+
+    @cached_property
+    def derived(self) -> dict[str, Any]:
+        """What other modules derive from this identity (span attributes, metric attribute
+        sets), computed once per identity object and kept here: the identity is immutable,
+        and each `use_identity` block (or baggage header, see `identity_entries`) holds one
+        object for all of its calls."""
+        return {}
 
 
 def coerce_identity(
@@ -134,7 +171,7 @@ ThreadId = Annotated[IdentityId, Field(max_length=MAX_THREAD_ID_LENGTH)]
 ThreadTags = Annotated[list[Text], Field(max_length=MAX_THREAD_TAGS)]
 
 
-class Thread(BaseModel):
+class Thread(_CachesDerived):
     """A conversation: ``id`` (1-100 characters) and ``tags`` (at most 10 strings)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
@@ -146,3 +183,8 @@ class Thread(BaseModel):
     def payload(self) -> Mapping[str, Any]:
         """The thread as the orq router takes it, tags left out when there are none."""
         return {"id": self.id, "tags": list(self.tags)} if self.tags else {"id": self.id}
+
+    @cached_property
+    def derived(self) -> dict[str, Any]:
+        """What other modules derive from this thread, once per thread object (`Identity`)."""
+        return {}

@@ -22,15 +22,10 @@ from orq_otel._openai.router_trace import trace_headers
 from orq_otel._openai.subject import Subject
 
 IDENTITY_HEADER = "X-ORQ-IDENTITY-ID"
-# The Responses API's identity schema has no logo_url and refuses unknown fields.
-_NOT_ON_RESPONSES = frozenset({"logo_url"})
 
 
 def _identity_payload(identity: Identity, top_level: bool) -> Mapping[str, Any]:
-    payload = identity.payload
-    if top_level and not _NOT_ON_RESPONSES.isdisjoint(payload):
-        return {key: value for key, value in payload.items() if key not in _NOT_ON_RESPONSES}
-    return payload
+    return identity.responses_payload if top_level else identity.payload  # once per identity
 
 
 def body_additions(
@@ -53,8 +48,8 @@ def body_additions(
         additions.update(ours)
     elif ours:
         caller_orq = request.body.get("orq")
-        caller_orq = caller_orq if isinstance(caller_orq, Mapping) else {}
-        additions["orq"] = {**ours, **caller_orq}  # the caller's keys win
+        caller_orq = caller_orq if isinstance(caller_orq, Mapping) else None
+        additions["orq"] = {**ours, **caller_orq} if caller_orq else ours  # the caller's win
     if ask_for_usage:
         options = request.body.get("stream_options")
         options = options if isinstance(options, Mapping) else {}
@@ -67,11 +62,10 @@ def header_additions(request: OutgoingRequest, identity: Identity | None) -> dic
 
     HTTP header values are ASCII: an id with other characters travels in the body only.
     """
-    if identity is None or request.has_header(IDENTITY_HEADER):
+    value = identity.header_value if identity is not None else None  # once per identity
+    if value is None or request.has_header(IDENTITY_HEADER):
         return {}
-    if not (identity.id.isascii() and identity.id.isprintable()):
-        return {}
-    return {IDENTITY_HEADER: identity.id}
+    return {IDENTITY_HEADER: value}
 
 
 def asks_for_usage(body: Mapping[str, Any]) -> bool:

@@ -16,6 +16,7 @@ from wrapt import wrap_function_wrapper
 
 from orq_otel._config import Settings, current_settings, load_settings
 from orq_otel._identity.egress import install as install_egress_guard
+from orq_otel._openai.cost import prepare_prices
 from orq_otel._openai.metrics import Instruments
 from orq_otel._openai.package import _instruments
 from orq_otel._openai.patches import PATCHES, live, wrapper_for
@@ -54,6 +55,7 @@ class OrqInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             __name__, __version__, kwargs.get("meter_provider"), schema_url=_SCHEMA_URL
         )
         instruments = Instruments(meter)
+        prepare_prices()  # on a daemon thread: no call waits for genai-prices' data
         logger_provider = kwargs.get("logger_provider")  # for the content event
         live.arm(lambda: _instrumentation(tracer, instruments, settings, logger_provider))
         install_egress_guard()  # identity arriving in baggage must not travel on unchecked

@@ -58,11 +58,12 @@ class OutgoingRequest:
     def with_additions(self, body: Mapping[str, Any], headers: Mapping[str, str]) -> Arguments:
         """The arguments for `request()`, with a copy of the options whose body gains `body`'s
         keys and whose headers gain `headers`'."""
-        options = self.options.model_copy()
+        update: dict[str, Any] = {}  # one copy, no validated assignment per field
         if body:
-            options.extra_json = {**(self.options.extra_json or {}), **body}
+            update["extra_json"] = {**(self.options.extra_json or {}), **body}
         if headers:
-            options.headers = {**self.headers, **headers}
+            update["headers"] = {**self.headers, **headers}
+        options = self.options.model_copy(update=update)
         args, kwargs = self.args, self.kwargs
         if len(args) > 1:
             return (args[0], options, *args[2:]), kwargs
