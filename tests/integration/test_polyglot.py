@@ -5,8 +5,8 @@ identity and the thread, then calls through real relays: examples/go (the OpenTe
 SDK, its W3C propagators and otelhttp), examples/java (JDK HttpServer and HttpClient under
 the OpenTelemetry Java agent, with no code of ours touching baggage) and examples/node.
 At the end, a Python worker reads `get_identity()`/`get_thread()` and calls the local
-router through the real openai client. Every service exports its spans by OTLP to one
-backend, where the request must be one trace.
+router through the real openai client. Every service exports its spans by OTLP to a real
+Jaeger v2 (built by otel_stack), whose query API must hold the request as one trace.
 
 The per-relay tests pin what each SDK does to baggage on the way (re-encoding, order,
 the 64-entry and 8,192-byte caps) and that orq-otel's entries pass byte for byte.
@@ -14,12 +14,14 @@ the 64-entry and 8,192-byte caps) and that orq-otel's entries pass byte for byte
 
 from __future__ import annotations
 
+import json
 import secrets
+import urllib.error
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import httpx2
 import pytest
@@ -28,11 +30,10 @@ from opentelemetry import propagate, trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.instrumentation.httpx import HTTPX2ClientInstrumentor
-from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from otlp_receiver import OTLPReceiver, attributes_of
+from otel_stack import Jaeger, Unavailable, build, get_json, running_jaeger
 from relays import NODE_SOURCE, go_relay, java_relay, missing_tools, node_relay, running
 from servers import serve_in_thread, wait_until
 from starlette.applications import Starlette
@@ -53,82 +54,102 @@ QUESTION = {"question": "hello there"}
 WITH_NODE = (NODE_SOURCE / "node_modules").is_dir()  # .ci/run installs it (npm ci)
 
 
-# --- where the spans go: the hook to swap in Jaeger -----------------------------------
+# --- where the spans go: the real Jaeger ----------------------------------------------
 
 
 @dataclass(frozen=True)
 class SpanSeen:
-    """One span as a backend holds it; ids in hex, kind as OTLP and Jaeger name it."""
+    """One span as Jaeger's query API shows it; ids as integers, kind as `span.kind`."""
 
-    span_id: str
-    parent_id: str
+    span_id: int
+    parent_id: int | None
     kind: str  # "server", "client", "internal", ...
     attributes: dict[str, Any]
 
 
-class TraceBackend(Protocol):
-    """An OTLP/HTTP endpoint every service exports to, and a way to read a trace back."""
+@dataclass(frozen=True)
+class JaegerBackend:
+    """Jaeger v2 (tools/jaeger, in memory): every service exports OTLP/HTTP to it."""
 
-    @property
-    def otlp_endpoint(self) -> str: ...
-
-    def services_in_trace(self, trace_id: int) -> dict[str, list[SpanSeen]]:
-        """service.name -> its spans in that trace."""
-        ...
-
-
-@dataclass
-class ReceiverBackend:
-    """The in-repo OTLP receiver. Jaeger fits the same shape: its /api/traces/{id}."""
-
-    receiver: OTLPReceiver
+    jaeger: Jaeger
 
     @property
     def otlp_endpoint(self) -> str:
-        return self.receiver.url
+        return f"http://127.0.0.1:{self.jaeger.otlp_http_port}"
+
+    def trace(self, trace_id: int) -> dict[str, Any] | None:
+        """GET /api/traces/{traceID}: the trace as Jaeger holds it, None until it has one."""
+        try:
+            found = get_json(f"{self.jaeger.ui}/api/traces/{trace_id:032x}")
+        except urllib.error.HTTPError as error:
+            if error.code == 404:
+                return None
+            raise
+        traces = found.get("data") or []
+        assert len(traces) <= 1, [t["traceID"] for t in traces]
+        return dict(traces[0]) if traces else None
 
     def services_in_trace(self, trace_id: int) -> dict[str, list[SpanSeen]]:
-        found: dict[str, list[SpanSeen]] = {}
-        for export in self.receiver.exports:
-            for resource, span in export.spans():
-                if int.from_bytes(span.trace_id, "big") != trace_id:
-                    continue
-                kind = Span.SpanKind.Name(span.kind).removeprefix("SPAN_KIND_").lower()
-                seen = SpanSeen(
-                    span.span_id.hex(), span.parent_span_id.hex(), kind, attributes_of(span)
-                )
-                found.setdefault(resource["service.name"], []).append(seen)
-        return found
+        """service.name -> its spans in that trace (none while Jaeger has not got it)."""
+        found = self.trace(trace_id)
+        return spans_by_service(found) if found else {}
+
+
+def spans_by_service(found: dict[str, Any]) -> dict[str, list[SpanSeen]]:
+    services = {key: process["serviceName"] for key, process in found["processes"].items()}
+    spans: dict[str, list[SpanSeen]] = {}
+    for span in found["spans"]:
+        tags = {tag["key"]: tag["value"] for tag in span.get("tags") or []}
+        parents = [r for r in span.get("references") or [] if r["refType"] == "CHILD_OF"]
+        seen = SpanSeen(
+            int(span["spanID"], 16),
+            int(parents[0]["spanID"], 16) if parents else None,
+            str(tags.get("span.kind", "")),
+            tags,
+        )
+        spans.setdefault(services[span["processID"]], []).append(seen)
+    return spans
 
 
 @pytest.fixture(scope="module")
-def backend() -> Iterator[TraceBackend]:
-    """Replace this fixture's body to export every service to another backend."""
-    with OTLPReceiver() as receiver:
-        yield ReceiverBackend(receiver)
+def jaeger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JaegerBackend | Unavailable]:
+    """The real Jaeger, or why it cannot be had (only the one-trace test needs it)."""
+    try:
+        binary = build("jaeger")["jaeger"]
+    except Unavailable as reason:
+        yield reason
+        return
+    with running_jaeger(binary, tmp_path_factory.mktemp("jaeger")) as running:
+        yield JaegerBackend(running)
+
+
+def otlp_endpoint(jaeger: JaegerBackend | Unavailable) -> str | None:
+    return jaeger.otlp_endpoint if isinstance(jaeger, JaegerBackend) else None
 
 
 # --- the Python services --------------------------------------------------------------
 
 
-def _provider(service: str, backend: TraceBackend) -> TracerProvider:
+def _provider(service: str, endpoint: str | None) -> TracerProvider:
+    """Spans exported as each ends (no batch to wait for), or kept nowhere without Jaeger."""
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
-    exporter = OTLPSpanExporter(endpoint=f"{backend.otlp_endpoint}/v1/traces", timeout=10)
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    if endpoint is not None:
+        exporter = OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces", timeout=10)
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
     return provider
 
 
 @pytest.fixture(scope="module")
-def worker_provider(backend: TraceBackend) -> Iterator[TracerProvider]:
-    provider = _provider("py-worker", backend)
+def worker_provider(jaeger: JaegerBackend | Unavailable) -> Iterator[TracerProvider]:
+    provider = _provider("py-worker", otlp_endpoint(jaeger))
     yield provider
     provider.shutdown()
 
 
 @pytest.fixture(scope="module")
-def gateway(backend: TraceBackend) -> Iterator[Gateway]:
+def gateway(jaeger: JaegerBackend | Unavailable) -> Iterator[Gateway]:
     """The gateway's own instrumented client: it writes traceparent and baggage."""
-    provider = _provider("py-gateway", backend)
+    provider = _provider("py-gateway", otlp_endpoint(jaeger))
     with httpx2.Client(timeout=90) as client:
         HTTPX2ClientInstrumentor.instrument_client(client, tracer_provider=provider)
         yield Gateway(client, provider.get_tracer("gateway"))
@@ -217,24 +238,24 @@ def enveloped(gateway: Gateway, url: str) -> Hop:
 
 
 @pytest.fixture(scope="module")
-def chain(worker: str, backend: TraceBackend, gateway: Gateway) -> Iterator[Hop]:
+def chain(worker: str, jaeger: JaegerBackend | Unavailable, gateway: Gateway) -> Iterator[Hop]:
     """gateway -> Go -> Java -> Node -> worker (Go and Java forward Node's /relay path)."""
     with ExitStack() as stack:
         next_url = worker
         if WITH_NODE:
             next_url = stack.enter_context(node_relay(next_url))
-        java = stack.enter_context(java_relay(next_url, backend.otlp_endpoint))
-        go = stack.enter_context(go_relay(java, backend.otlp_endpoint))
+        java = stack.enter_context(java_relay(next_url, otlp_endpoint(jaeger)))
+        go = stack.enter_context(go_relay(java, otlp_endpoint(jaeger)))
         yield enveloped(gateway, go) if WITH_NODE else direct(gateway, go)
 
 
 @pytest.fixture(scope="module")
-def relays(worker: str, backend: TraceBackend, gateway: Gateway) -> Iterator[dict[str, Hop]]:
-    """Each relay alone in front of the worker."""
+def relays(worker: str, gateway: Gateway) -> Iterator[dict[str, Hop]]:
+    """Each relay alone in front of the worker (their baggage is asserted, not their spans)."""
     with ExitStack() as stack:
         hops = {
-            "go": direct(gateway, stack.enter_context(go_relay(worker, backend.otlp_endpoint))),
-            "java": direct(gateway, stack.enter_context(java_relay(worker, backend.otlp_endpoint))),
+            "go": direct(gateway, stack.enter_context(go_relay(worker))),
+            "java": direct(gateway, stack.enter_context(java_relay(worker))),
         }
         if WITH_NODE:
             hops["node"] = enveloped(gateway, stack.enter_context(node_relay(worker)))
@@ -296,7 +317,7 @@ def test_the_worker_sees_what_the_gateway_set_across_go_java_and_node(
         seen = chain(None)
     assert seen["identity"] == propagated(identity)
     assert seen["thread"] == {"id": THREAD_ID, "tags": THREAD_TAGS}
-    assert ("orq.identity.sig=v1." in seen["baggage"]) is signed
+    assert ("orq.identity.sig=v2." in seen["baggage"]) is signed  # the wire format v2
     assert server.requests[-1].identity == propagated(identity)
     assert server.requests[-1].thread == {"id": THREAD_ID, "tags": THREAD_TAGS}
 
@@ -317,36 +338,49 @@ def test_a_tampered_identity_is_rejected_after_go_java_and_node(
     assert server.requests[-1].identity is None
 
 
-def test_one_trace_across_python_go_and_java(
+EXPECTED_SPANS = {
+    ("py-gateway", "client"),
+    ("go-relay", "server"),
+    ("go-relay", "client"),
+    ("java-relay", "server"),
+    ("java-relay", "client"),
+    ("py-worker", "server"),
+}
+
+
+def test_jaeger_holds_one_trace_across_python_go_and_java(
     chain: Hop,
     gateway: Gateway,
     instrument: Callable[..., None],
-    backend: TraceBackend,
+    jaeger: JaegerBackend | Unavailable,
+    tmp_path: Path,
 ) -> None:
+    if isinstance(jaeger, Unavailable):
+        pytest.skip(f"no Jaeger: {jaeger}")
     instrument(identity_secret=SECRET)
-    with gateway.tracer.start_as_current_span("ask") as span, use_identity(TRICKY[0]):
+    with gateway.tracer.start_as_current_span("ask") as ask, use_identity(TRICKY[0]):
         seen = chain(None)
-    trace_id = span.get_span_context().trace_id
+    trace_id = ask.get_span_context().trace_id
     assert trace_id_of(seen["traceparent"]) == trace_id
-    expected = {
-        ("py-gateway", "client"),
-        ("go-relay", "server"),
-        ("go-relay", "client"),
-        ("java-relay", "server"),
-        ("java-relay", "client"),
-        ("py-worker", "server"),
-    }
 
+    # Spans arrive on their own schedules (Python as each ends, Go and Java in batches
+    # every 200 ms): poll Jaeger's GET /api/traces/{traceID}, bounded, until all are in.
     def kinds_in_trace() -> set[tuple[str, str]]:
-        found = backend.services_in_trace(trace_id)
+        found = jaeger.services_in_trace(trace_id)
         return {(service, span.kind) for service, spans in found.items() for span in spans}
 
-    wait_until(lambda: expected <= kinds_in_trace(), 30, f"the spans {sorted(expected)}")
-    spans = backend.services_in_trace(trace_id)
-    # One chain of parents: the gateway's client span -> Go's server span (otelhttp) ->
-    # Go's client span -> Java's server span (the agent's HttpServer instrumentation) ->
-    # Java's client span (HttpClient) -> Node (exports nothing) -> the worker.
+    wait_until(lambda: kinds_in_trace() >= EXPECTED_SPANS, 30, f"{sorted(EXPECTED_SPANS)}")
+    found = jaeger.trace(trace_id)
+    assert found is not None
+    (tmp_path / "jaeger-trace.json").write_text(json.dumps(found, indent=1))
+    assert {int(span["traceID"], 16) for span in found["spans"]} == {trace_id}
+    spans = spans_by_service(found)
+    # One chain of parents: the gateway's "ask" -> its client span -> Go's server span
+    # (otelhttp) -> Go's client span -> Java's server span (the agent's HttpServer
+    # instrumentation) -> Java's client span (HttpClient) -> Node (exports nothing) -> the
+    # worker's server span -> the LLM span.
     gateway_client = one(spans["py-gateway"], "client")
+    assert gateway_client.parent_id == ask.get_span_context().span_id
     go_server, go_client = one(spans["go-relay"], "server"), one(spans["go-relay"], "client")
     java_server = one(spans["java-relay"], "server")
     java_client = one(spans["java-relay"], "client")
@@ -360,6 +394,9 @@ def test_one_trace_across_python_go_and_java(
     llm = [s for s in spans["py-worker"] if s.attributes.get("gen_ai.operation.name") == "chat"]
     assert [s.attributes.get("orq.identity.id") for s in llm] == [TRICKY[0]["id"]]
     assert [s.parent_id for s in llm] == [worker_server.span_id]
+    # Users find it as the README says: by the worker's spans tagged with the identity.
+    tagged = jaeger.jaeger.traces("py-worker", {"orq.identity.id": str(TRICKY[0]["id"])})
+    assert trace_id in {int(t["traceID"], 16) for t in tagged}
 
 
 def one(spans: list[SpanSeen], kind: str) -> SpanSeen:
