@@ -92,9 +92,11 @@ def counted(work: Callable[[], Any], calls: int) -> None:
 
 def wait_for_prices() -> None:
     """orq-otel prices calls once its price data is loaded (in the background): wait."""
-    from orq_otel._openai import cost
-
-    ready = getattr(cost, "wait_for_prices", None)
+    try:
+        from orq_otel._openai import prices
+    except ImportError:  # an orq-otel from before the price data loaded in the background
+        return
+    ready = getattr(prices, "wait_for_prices", None)
     if ready is not None:
         ready(60)
 

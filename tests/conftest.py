@@ -138,7 +138,7 @@ def _fresh_process_state() -> Iterator[None]:
 def _price_data_loaded() -> None:
     """No call waits for genai-prices' data (it loads in the background): tests that check
     a call's cost wait for it once, here. tests/test_cost.py covers calls made before."""
-    from orq_otel._openai.cost import wait_for_prices
+    from orq_otel._openai.prices import wait_for_prices
 
     assert wait_for_prices(120)
 

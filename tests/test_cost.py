@@ -15,9 +15,10 @@ from genai_prices import calc_price
 from opentelemetry.sdk.metrics.export import NumberDataPoint
 
 from orq_otel import use_identity
-from orq_otel._openai import cost
+from orq_otel._openai import prices
 from orq_otel._openai.attributes import Usage
-from orq_otel._openai.cost import PRICE_CACHE_SIZE, CostCalculator, PriceData, wait_for_prices
+from orq_otel._openai.cost import PRICE_CACHE_SIZE, CostCalculator
+from orq_otel._openai.prices import PriceData, wait_for_prices
 
 INPUT, OUTPUT = PROMPT_TOKENS, REPLY_TOKENS  # what the local server reports for a call
 
@@ -191,7 +192,7 @@ def held_price_data(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event
     def slow_load() -> None:
         release.wait(30)
 
-    monkeypatch.setattr(cost, "PRICES", PriceData(slow_load))
+    monkeypatch.setattr(prices, "PRICES", PriceData(slow_load))
     yield release
     release.set()
 
@@ -203,12 +204,12 @@ def test_a_call_never_waits_for_price_data_and_is_priced_once_it_is_loaded(
     with use_identity(id="user-ada"):
         result = CALLS["chat"](orq_client)
         assert result.choices[0].message.content  # answered while the data is still loading
-        assert not cost.PRICES.ready
+        assert not prices.PRICES.ready
         assert "orq.cost.usd" not in (telemetry.only_span().attributes or {})
         assert cost_points(telemetry) == []
 
         held_price_data.set()
-        assert cost.PRICES.wait(30)
+        assert prices.PRICES.wait(30)
         CALLS["chat"](orq_client)
     usage = Usage(input_tokens=INPUT, output_tokens=OUTPUT, cached_input_tokens=CACHED_TOKENS)
     expected = genai_price("gpt-4o-mini", usage)
@@ -223,7 +224,7 @@ def test_model_prices_apply_while_price_data_loads(
 ) -> None:
     telemetry.instrument(model_prices={"my-finetune-xyz": {"input": 1.0, "output": 2.0}})
     orq_client.chat.completions.create(model="my-finetune-xyz", messages=MESSAGES)
-    assert not cost.PRICES.ready
+    assert not prices.PRICES.ready
     expected = (INPUT * 1.0 + OUTPUT * 2.0) / 1_000_000
     assert (telemetry.only_span().attributes or {})["orq.cost.usd"] == pytest.approx(expected)
 

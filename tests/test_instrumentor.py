@@ -106,7 +106,7 @@ def test_start_up_loads_only_the_wrapping() -> None:
         "import sys, threading, openai, orq_otel\n"
         "orq_otel.OrqInstrumentor().instrument()\n"
         "loaded = sorted(sys.modules)\n"
-        "from orq_otel._openai.cost import PRICES\n"
+        "from orq_otel._openai.prices import PRICES\n"
         "names = {thread.name for thread in threading.enumerate()}\n"
         "print(PRICES.ready or 'orq-otel-prices' in names, ' '.join(loaded))\n"
     )

@@ -19,19 +19,18 @@ genai-prices (prices from `model_prices` still apply); every call after it has o
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import logging
-import os
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from orq_otel._cache import LruCache
-from orq_otel._log import exception_once, logger
+from orq_otel._log import logger
+from orq_otel._openai import prices as price_data
 from orq_otel._openai.attributes import Usage
+from orq_otel._openai.prices import PriceData
 
 MILLION = 1_000_000
 PRICE_CACHE_SIZE = 1024
@@ -60,83 +59,9 @@ class LinearPrice:
         )
 
 
-# _LAZY: genai-prices loads its price data when imported; it is imported on the
-# `PriceData` thread, so that neither `import orq_otel` nor any call waits for it.
 _TIERED = object()  # priced by genai-prices call by call
 _UNKNOWN = object()  # no price: no cost attribute
 _NOT_YET = object()  # genai-prices' data still loading: this call is not priced
-
-
-def _load_genai_prices() -> None:
-    """Import genai-prices and build its price data (one lookup builds the snapshot)."""
-    from genai_prices import Usage as PricesUsage  # noqa: PLC0415 - see _LAZY
-    from genai_prices import calc_price  # noqa: PLC0415
-
-    # A data release without that model raises LookupError: the data is loaded anyway.
-    with contextlib.suppress(LookupError):
-        calc_price(PricesUsage(input_tokens=1), "gpt-4o-mini", provider_id="openai")
-
-
-class PriceData:
-    """genai-prices' data, loaded once per process on a daemon thread, never on a call."""
-
-    def __init__(self, load: Callable[[], None] = _load_genai_prices) -> None:
-        self._load = load
-        self._ready = threading.Event()
-        self._started = False
-        self._lock = threading.Lock()
-
-    @property
-    def ready(self) -> bool:
-        return self._ready.is_set()
-
-    def prepare(self) -> None:
-        """Start loading, unless started already (cheap: called on unpriced calls too)."""
-        if self._started:
-            return
-        with self._lock:
-            if self._started:
-                return
-            self._started = True
-        threading.Thread(target=self._run, name="orq-otel-prices", daemon=True).start()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Start loading if need be and wait until done; False on timeout."""
-        self.prepare()
-        return self._ready.wait(timeout)
-
-    def _run(self) -> None:
-        try:
-            self._load()
-        except Exception:  # noqa: BLE001 - a daemon thread's failure must be seen once
-            exception_once("prices", "orq_otel could not load genai-prices' price data")
-        finally:
-            self._ready.set()  # a failed load is not retried: lookups then fail, logged once
-
-    def after_fork(self) -> None:
-        """In a forked child, a load in progress died with the parent's thread: restart."""
-        if not self.ready:
-            self._ready, self._lock, self._started = threading.Event(), threading.Lock(), False
-
-
-PRICES = PriceData()
-
-
-def _after_fork() -> None:
-    PRICES.after_fork()
-
-
-os.register_at_fork(after_in_child=_after_fork)
-
-
-def prepare_prices() -> None:
-    """Start loading genai-prices' data in the background (called by `instrument()`)."""
-    PRICES.prepare()
-
-
-def wait_for_prices(timeout: float | None = None) -> bool:
-    """Wait until genai-prices' data is loaded (for benchmarks and tests); False on timeout."""
-    return PRICES.wait(timeout)
 
 
 def split_model(model: str, provider: str | None) -> tuple[str | None, str]:
@@ -155,7 +80,7 @@ class CostCalculator:
         model_prices: PriceTable | PriceCallable | None = None,
         prices: PriceData | None = None,
     ) -> None:
-        self._prices = prices if prices is not None else PRICES
+        self._prices = prices if prices is not None else price_data.PRICES
         self._prices.prepare()
         self._table = _table_prices(model_prices) if isinstance(model_prices, Mapping) else {}
         self._callable = model_prices if callable(model_prices) else None

@@ -16,10 +16,10 @@ from wrapt import wrap_function_wrapper
 
 from orq_otel._config import Settings, current_settings, load_settings
 from orq_otel._identity.egress import install as install_egress_guard
-from orq_otel._openai.cost import prepare_prices
 from orq_otel._openai.metrics import Instruments
 from orq_otel._openai.package import _instruments
 from orq_otel._openai.patches import PATCHES, live, wrapper_for
+from orq_otel._openai.prices import prepare_prices
 from orq_otel._openai.router_trace import install as install_router_trace_marking
 from orq_otel._version import __version__
 
