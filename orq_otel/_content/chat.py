@@ -29,13 +29,6 @@ def _content_part(item: Any, inline: bool) -> Part | None:
     return p.generic(kind)
 
 
-def _content_parts(content: Any, inline: bool) -> list[Part]:
-    if isinstance(content, str):
-        return [p.text(content)]
-    found = (_content_part(item, inline) for item in p.items(content))
-    return [part for part in found if part is not None]
-
-
 def _tool_calls(message: Any) -> list[Part]:
     calls = []
     for call in p.items(p.field(message, "tool_calls")):
@@ -63,7 +56,7 @@ def input_message(message: Any, inline: bool) -> Message | None:
     if role == "tool":
         response = p.tool_call_response(p.field(message, "tool_call_id"), _tool_result(message))
         return {"role": "tool", "parts": [response]}
-    parts = _content_parts(p.field(message, "content"), inline)
+    parts = p.content_parts(_content_part, p.field(message, "content"), inline)
     if role == "assistant":
         parts += _tool_calls(message)
     found: Message = {"role": role, "parts": parts}

@@ -4,7 +4,7 @@ response values that may be JSON (dicts) or openai's pydantic models."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 Part = dict[str, Any]
@@ -24,6 +24,17 @@ def field(value: Any, name: str) -> Any:
 def items(value: Any) -> list[Any]:
     """A list field as a list (absent or not a list: empty)."""
     return list(value) if isinstance(value, (list, tuple)) else []
+
+
+def content_parts(
+    part_of: Callable[[Any, bool], Part | None], content: Any, inline: bool
+) -> list[Part]:
+    """A message's content as parts: a string is one text part, a list is read item by item
+    with the API's own `part_of` (items it cannot read are left out)."""
+    if isinstance(content, str):
+        return [text(content)]
+    found = (part_of(item, inline) for item in items(content))
+    return [part for part in found if part is not None]
 
 
 def finish_reason(reason: Any) -> str:

@@ -29,13 +29,6 @@ def _content_part(item: Any, inline: bool) -> Part | None:
     return p.generic(kind)
 
 
-def _content_parts(content: Any, inline: bool) -> list[Part]:
-    if isinstance(content, str):
-        return [p.text(content)]
-    found = (_content_part(item, inline) for item in p.items(content))
-    return [part for part in found if part is not None]
-
-
 def _reasoning_parts(item: Any) -> list[Part]:
     texts = [p.field(entry, "text") for entry in p.items(p.field(item, "summary"))]
     texts += [p.field(entry, "text") for entry in p.items(p.field(item, "content"))]
@@ -58,7 +51,7 @@ def _item_part(item: Any, inline: bool) -> tuple[str, list[Part]]:
         return "assistant", _reasoning_parts(item)
     role = p.field(item, "role")
     if kind in (None, "message") and isinstance(role, str):
-        return role, _content_parts(p.field(item, "content"), inline)
+        return role, p.content_parts(_content_part, p.field(item, "content"), inline)
     server_call = {
         "type": "server_tool_call",
         "name": str(kind),

@@ -65,10 +65,7 @@ class Instrumentation:
     def begin(self, client: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
         """The call `client.request(*args, **kwargs)` makes, begun; None to leave it alone."""
         current = get_current()
-        # Suppressed by an exporter, say, whose own calls must not be traced.
-        if current.get(_SUPPRESSED) or current.get(_SUPPRESSED_PLAIN):
-            return None
-        request = outgoing_request(args, kwargs)
+        request = _ours(current, args, kwargs)
         if request is None:
             return None
         return self._open(request, client, self.subjects.of(request, current), current)
@@ -79,9 +76,7 @@ class Instrumentation:
     ) -> Call | None:
         """`begin` for async clients whose identity resolver may have to be awaited."""
         current = get_current()
-        if current.get(_SUPPRESSED) or current.get(_SUPPRESSED_PLAIN):
-            return None
-        request = outgoing_request(args, kwargs)
+        request = _ours(current, args, kwargs)
         if request is None:
             return None
         subject = await self.subjects.of_async(request, current)
@@ -116,3 +111,13 @@ class Instrumentation:
         except BaseException:
             span.end()  # never left open: the call goes on without it
             raise
+
+
+def _ours(
+    current: Context, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> OutgoingRequest | None:
+    """The request, if it is one we instrument and instrumentation is not suppressed (by an
+    exporter, say, whose own calls must not be traced)."""
+    if current.get(_SUPPRESSED) or current.get(_SUPPRESSED_PLAIN):
+        return None
+    return outgoing_request(args, kwargs)
