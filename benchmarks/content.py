@@ -10,16 +10,25 @@ Scenarios, as in the peers' figures of the research note: a small chat (one mess
 short reply); a 40 KB conversation with 10 tool definitions; a 1 MB inline image (a data
 URL, left out by default). Each is timed uninstrumented, instrumented with capture off
 (the default), and with capture on (`span_only`, the identity set in this process).
+
+``python benchmarks/content.py --instructions`` counts instructions instead (callgrind, as
+``instructions.py`` does: each configuration in a fresh process, counting only inside
+blocks of N and 2N calls per scenario, per call = the difference / N), so that capture off
+and on can be compared exactly: deterministic, however loaded the machine is.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import gc
 import json
 import statistics
+import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -96,6 +105,10 @@ CONFIGURATIONS: dict[str, dict[str, Any] | None] = {
 }
 
 
+# Calls in the smaller of the two counted blocks, per scenario (the larger has twice as many).
+INSTRUCTION_CALLS = {"small chat": 10, "40 KB + 10 tools": 4, "1 MB image": 2}
+
+
 def client() -> openai.OpenAI:
     payload = json.dumps(COMPLETION).encode()
     transport = httpx2.MockTransport(
@@ -125,7 +138,16 @@ def milliseconds_per_call(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
-    rounds = parser.parse_args().rounds
+    parser.add_argument("--instructions", action="store_true", help="count with callgrind")
+    parser.add_argument("--instruction-child", help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.instruction_child:
+        instruction_child(arguments.instruction_child)
+        return
+    if arguments.instructions:
+        instructions()
+        return
+    rounds = arguments.rounds
     llm = client()
     exporter = InMemorySpanExporter()
     tracer_provider = TracerProvider()
@@ -179,6 +201,63 @@ def report(
                 f"{off / bare:>12.3f} {on / off:>7.3f} {sizes[f'{scenario}, capture on']:>13,}"
             )
     print(f"(per call, medians of {rounds} rounds; same process, configurations alternating)")
+
+
+def _caller(llm: openai.OpenAI, body: dict[str, Any]) -> Callable[[], Any]:
+    def work() -> Any:
+        return llm.chat.completions.create(model="gpt-4o-mini", **body)
+
+    return work
+
+
+def instruction_child(configuration: str) -> None:
+    """One configuration under callgrind: a block of N and of 2N calls per scenario."""
+    from instructions import counted, instrumentation_on, wait_for_prices
+
+    llm = client()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    options = CONFIGURATIONS[configuration]
+    if options is not None:
+        OrqInstrumentor().instrument(
+            tracer_provider=tracer_provider, meter_provider=meter_provider, **options
+        )
+    bodies = {scenario: make() for scenario, (make, _) in SCENARIOS.items()}
+    works = {scenario: _caller(llm, body) for scenario, body in bodies.items()}
+    with use_identity(IDENTITY):
+        wait_for_prices()
+        for work in works.values():
+            work()
+            work()
+        gc.collect()
+        gc.freeze()
+        instrumentation_on()
+        for scenario, work in works.items():
+            counted(work, INSTRUCTION_CALLS[scenario])
+            counted(work, 2 * INSTRUCTION_CALLS[scenario])
+
+
+def instructions() -> None:
+    """Instructions per call of each scenario: uninstrumented, capture off, capture on."""
+    from instructions import callgrind
+
+    out_dir = Path(tempfile.mkdtemp(prefix="orq-otel-content-callgrind-"))
+    per_call: dict[str, dict[str, float]] = {}
+    for configuration in CONFIGURATIONS:
+        argv = [str(Path(__file__).resolve()), "--instruction-child", configuration]
+        name = configuration.replace(" ", "-")
+        counts = callgrind(sys.executable, argv, out_dir, name)
+        per_call[configuration] = {
+            scenario: (counts[2 * index + 1] - counts[2 * index]) / INSTRUCTION_CALLS[scenario]
+            for index, scenario in enumerate(SCENARIOS)
+        }
+    print("\nContent capture, instructions per call (callgrind)")
+    print("| scenario | uninstrumented | capture off, above uninstrumented | on, above off |")
+    print("| --- | ---: | ---: | ---: |")
+    for scenario in SCENARIOS:
+        bare, off, on = (per_call[c][scenario] / 1e3 for c in CONFIGURATIONS)
+        print(f"| {scenario} | {bare:,.0f}k | {off - bare:,.0f}k | {on - off:,.0f}k |")
 
 
 if __name__ == "__main__":

@@ -119,6 +119,25 @@ def test_start_up_loads_only_the_wrapping() -> None:
     assert late.isdisjoint(loaded)
 
 
+def test_calls_without_content_capture_load_none_of_it() -> None:
+    # Content capture off (the default) must cost calls nothing, start-up included: the
+    # recorder, the content models and the logs API stay unimported through a real call.
+    code = (
+        "import sys, orq_otel\n"
+        "from orq_otel.testing import LocalOpenAIServer\n"
+        "orq_otel.OrqInstrumentor().instrument()\n"
+        "with LocalOpenAIServer() as server:\n"
+        "    server.client().chat.completions.create(model='m', messages=[])\n"
+        "print(' '.join(sorted(sys.modules)))\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.split()
+    assert "orq_otel._openai.call" in loaded  # the call was instrumented
+    content = {"orq_otel._content.recorder", "orq_otel._content.chat", "opentelemetry._logs"}
+    assert content.isdisjoint(loaded)
+
+
 def test_a_failure_to_start_is_logged_once_and_calls_go_on(
     telemetry: Telemetry,
     plain_client: openai.OpenAI,

@@ -2,13 +2,12 @@
 
 The order is the conventions' (util-genai reverses the last two): decide the mode, build
 the parts, redact, cap, hand them to the completion hook, then set the attributes and
-emit the event. With the ceiling at `no_content` and no hook, `ContentCapture.of` returns
-None and the per-call path pays one attribute check.
+emit the event. With the ceiling at `no_content` and no hook, no `ContentCapture` is made
+(`orq_otel._openai.content`): this module is not imported and calls pay nothing.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,8 +20,8 @@ from orq_otel._config import Settings
 from orq_otel._content import chat, responses
 from orq_otel._content.assembly import Budget, CompletionAssembler, ResponseAssembler
 from orq_otel._content.bounds import Cut, bound
-from orq_otel._content.hooks import call_hook, configured_hook
-from orq_otel._content.modes import Mode, ceiling
+from orq_otel._content.hooks import call_hook
+from orq_otel._content.modes import Mode
 from orq_otel._content.policy import ContentCall, decide
 from orq_otel._content.redaction import redact
 from orq_otel._log import warn_once
@@ -48,21 +47,13 @@ def api_of(operation: str, top_level_fields: bool) -> str | None:
 class ContentCapture:
     """The ceiling, the hook and the event logger: made once per `instrument()`."""
 
-    def __init__(
-        self, settings: Settings, environ: Mapping[str, str], logger_provider: Any
-    ) -> None:
+    def __init__(self, settings: Settings, ceiling: Mode, hook: Any, logger_provider: Any) -> None:
         self.settings = settings
-        self.ceiling = ceiling(settings.capture_content, environ)
-        self.hook = configured_hook(settings.completion_hook, environ)
+        self.ceiling = ceiling
+        self.hook = hook
         self.logger = (
-            get_logger(__name__, __version__, logger_provider) if self.ceiling.on_event else None
+            get_logger(__name__, __version__, logger_provider) if ceiling.on_event else None
         )
-
-    @classmethod
-    def of(cls, settings: Settings, logger_provider: Any = None) -> ContentCapture | None:
-        """The capture, or None when no call can record content (the default)."""
-        capture = cls(settings, os.environ, logger_provider)
-        return capture if capture.ceiling or capture.hook is not None else None
 
     def recorder(
         self,

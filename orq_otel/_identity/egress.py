@@ -144,6 +144,8 @@ def _noted(host_of: HostOf, headers_of: HeadersOf, instance: Any, args: Any, kwa
 
 def _sync_send(host_of: HostOf, headers_of: HeadersOf = _no_headers) -> Callable[..., Any]:
     def send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: Any) -> Any:
+        if destination.get() in LLM_CALLS:  # an openai call's own request: nothing to note
+            return wrapped(*args, **kwargs)
         token = _noted(host_of, headers_of, instance, args, kwargs)
         try:
             return wrapped(*args, **kwargs)
@@ -157,6 +159,8 @@ def _async_send(host_of: HostOf, headers_of: HeadersOf = _no_headers) -> Callabl
     async def send(
         wrapped: Callable[..., Awaitable[Any]], instance: Any, args: tuple[Any, ...], kwargs: Any
     ) -> Any:
+        if destination.get() in LLM_CALLS:  # as in _sync_send
+            return await wrapped(*args, **kwargs)
         token = _noted(host_of, headers_of, instance, args, kwargs)
         try:
             return await wrapped(*args, **kwargs)

@@ -32,6 +32,7 @@ from orq_otel._identity.baggage import (
     write_group,
 )
 from orq_otel._identity.keys import ENDUSER_ID_KEY, IDENTITY_PREFIX
+from orq_otel._identity.last_read import LastBaggageRead
 from orq_otel._identity.model import Identity
 from orq_otel._identity.properties import without_properties_in
 from orq_otel._identity.signing import Rejection
@@ -72,7 +73,7 @@ def write_identity(identity: Identity, settings: Settings, context: Context) -> 
 # --- reading -------------------------------------------------------------------------
 
 
-def read_identity(
+def _read_identity(
     context: Context | None, settings: Settings
 ) -> tuple[Identity | None, Rejection | None]:
     """The identity another service put in baggage, or why it was not trusted.
@@ -84,6 +85,10 @@ def read_identity(
     except Exception:  # noqa: BLE001 - untrusted input must never break the caller
         exception_once("baggage-unexpected", "identity baggage could not be read; ignored")
         return None, None
+
+
+# Read once per baggage object (all the calls of one request share it).
+read_identity = LastBaggageRead(_read_identity)
 
 
 def _read(context: Context | None, settings: Settings) -> tuple[Identity | None, Rejection | None]:

@@ -9,11 +9,12 @@ from collections.abc import Mapping
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, TypeAdapter
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
 
 from orq_otel._identity.values import SendableJson, Text, check_text
 
 if TYPE_CHECKING:
+    from pydantic import HttpUrl
     from typing_extensions import Self
 
 # Limits from orq.ai's identity tracking documentation.
@@ -29,7 +30,10 @@ _EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
 
 @lru_cache(maxsize=1)
 def _http_url() -> TypeAdapter[HttpUrl]:
-    # Built on first use, not at import: building a validator costs milliseconds of start-up.
+    # Built on first use, not at import: building a validator costs milliseconds of start-up
+    # (and importing pydantic's URL types, most of it).
+    from pydantic import HttpUrl  # noqa: PLC0415
+
     return TypeAdapter(HttpUrl)
 
 

@@ -70,6 +70,11 @@ def noted_extract(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: An
     return context
 
 
+def noted_values(context: Context | None) -> object:
+    """The note `noted_extract` left in `context`, or None (what readers' results depend on)."""
+    return get_value(_CUT_VALUES, context)
+
+
 def without_properties_in(key: str, value: str, context: Context | None) -> str:
     """The value of our entry `key` without W3C properties, as every other SDK reads it."""
     noted = get_value(_CUT_VALUES, context)

@@ -21,6 +21,7 @@ from orq_otel._identity.baggage import (
     write_group,
 )
 from orq_otel._identity.keys import IDENTITY_PREFIX, THREAD_PREFIX
+from orq_otel._identity.last_read import LastBaggageRead
 from orq_otel._identity.model import Thread
 from orq_otel._identity.values import describe
 from orq_otel._identity.wire import decode_json, encode_json
@@ -38,7 +39,7 @@ def write_thread(thread: Thread, settings: Settings, context: Context) -> Contex
     return write_group(THREAD, entries, settings, context)
 
 
-def read_thread(context: Context | None, settings: Settings) -> Thread | None:
+def _read_thread(context: Context | None, settings: Settings) -> Thread | None:
     """The thread another service put in baggage, or None. Never raises."""
     try:
         entries = group_entries(THREAD, context)
@@ -54,6 +55,10 @@ def read_thread(context: Context | None, settings: Settings) -> Thread | None:
     if why is not None:  # warned outside the cache: logged once, cached or not
         warn_once("thread-baggage-invalid", "thread in baggage is invalid, ignored: %s", why)
     return thread
+
+
+# Read once per baggage object (all the calls of one request share it).
+read_thread = LastBaggageRead(_read_thread)
 
 
 @lru_cache(maxsize=1024)

@@ -39,7 +39,7 @@ from orq_otel._openai.attributes import (
 )
 from orq_otel._openai.cost import CostCalculator
 from orq_otel._openai.injection import RequestChanges
-from orq_otel._openai.metric_attributes import MetricAttributes
+from orq_otel._openai.metric_attributes import CallPoints, MetricAttributes
 from orq_otel._openai.metrics import Instruments
 from orq_otel._openai.request import OutgoingRequest
 from orq_otel._openai.stream_observers import StreamObserver
@@ -91,7 +91,7 @@ class Call:
         changes: RequestChanges,
         *,
         common: Mapping[str, AttributeValue],
-        metric_attributes: Mapping[str, AttributeValue],
+        metric_points: CallPoints,
         subject: Subject,
     ) -> None:
         self.services = services
@@ -103,7 +103,7 @@ class Call:
         self._observer_type = request.endpoint.observer or StreamObserver
         self._provider = str(common.get(gen_ai.GEN_AI_PROVIDER_NAME))  # for the price
         self._request_model = common.get(gen_ai.GEN_AI_REQUEST_MODEL)
-        self._metric_attributes = metric_attributes
+        self._metric_points = metric_points
         recorders = services.recorders
         self._recorders = (
             tuple(_made(recorders, request, span, subject, common)) if recorders else ()
@@ -257,9 +257,9 @@ class Call:
         try:
             self.span.end()
             seconds = default_timer() - self._started
-            extra = self.services.metric_attributes.carried(extra) if extra else extra
-            attributes = {**self._metric_attributes, **extra} if extra else self._metric_attributes
-            self.services.instruments.record(attributes, seconds, usage, cost)
+            carried = self.services.metric_attributes.carried(extra) if extra else extra
+            points = self._metric_points.at_end(tuple(carried.items()))
+            self.services.instruments.record(points, seconds, usage, cost)
         except Exception:  # noqa: BLE001 - the boundary where our failures stop
             exception_once(
                 "internal:end_with", "orq_otel failed ending a span or recording metrics"

@@ -7,26 +7,36 @@ against `identity_secret`. Plain baggage can be forged, so it can refuse but not
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import Span
 from opentelemetry.util.types import AttributeValue
 
 from orq_otel._config import Settings
-from orq_otel._content.recorder import ContentCapture, Recorder
+from orq_otel._content.hooks import configured_hook
+from orq_otel._content.modes import ceiling
 from orq_otel._identity.context import identity_set_here
 from orq_otel._openai.call import RecorderFactory
 from orq_otel._openai.request import OutgoingRequest
 from orq_otel._openai.subject import Subject
 
+if TYPE_CHECKING:
+    from orq_otel._content.recorder import Recorder
+
 
 def content_recorders(settings: Settings, logger_provider: Any) -> tuple[RecorderFactory, ...]:
     """The content recorder factory, or none when no call can record content (the default:
     then the per-call path does not even look)."""
-    capture = ContentCapture.of(settings, logger_provider)
-    if capture is None:
-        return ()
+    mode = ceiling(settings.capture_content, os.environ)
+    hook = configured_hook(settings.completion_hook, os.environ)
+    if not mode and hook is None:
+        return ()  # the default: the content modules are not even imported
+    # Imported only when content can be recorded: a process that never records pays nothing.
+    from orq_otel._content.recorder import ContentCapture  # noqa: PLC0415
+
+    capture = ContentCapture(settings, mode, hook, logger_provider)
     signed = bool(settings.identity_secret)  # then every identity from baggage was verified
 
     def content(

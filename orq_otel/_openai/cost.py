@@ -19,8 +19,8 @@ genai-prices (prices from `model_prices` still apply); every call after it has o
 
 from __future__ import annotations
 
-import datetime
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -86,9 +86,7 @@ class CostCalculator:
         self._callable = model_prices if callable(model_prices) else None
         # One entry per model and day: bounded, or a service that sees many model names (or
         # runs for years) would grow without end.
-        self._cache: LruCache[tuple[str | None, str, datetime.date], object] = LruCache(
-            PRICE_CACHE_SIZE
-        )
+        self._cache: LruCache[tuple[str | None, str, int], object] = LruCache(PRICE_CACHE_SIZE)
 
     def cost(self, provider: str | None, models: tuple[str, ...], usage: Usage) -> float | None:
         """USD for this usage, from the first of `models` with a known price (response model
@@ -115,7 +113,7 @@ class CostCalculator:
         table = self._table.get(model)
         if table is not None:
             return table
-        key = (provider, model, datetime.datetime.now(datetime.timezone.utc).date())
+        key = (provider, model, _utc_day())
         price = self._cache.get(key)
         if price is None:
             if not self._prices.ready:
@@ -123,6 +121,12 @@ class CostCalculator:
             price = _lookup(provider, model)
             self._cache.put(key, price)
         return price
+
+
+def _utc_day() -> int:
+    """Days since the epoch, UTC: the key prices are kept under (POSIX time has no leap
+    seconds, so a day is 86,400 of them; cheaper than building today's date every call)."""
+    return int(time.time() // 86_400)
 
 
 def _table_prices(table: PriceTable) -> dict[str, LinearPrice]:

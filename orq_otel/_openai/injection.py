@@ -34,26 +34,46 @@ def body_additions(
     thread: Thread | None,
     *,
     ask_for_usage: bool,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     """Top-level body keys to add for an orq host (`identity` and `thread` are ours to add,
-    None when there is none or the caller gave one)."""
-    additions: dict[str, Any] = {}
+    None when there is none or the caller gave one). The result is never changed after."""
     top_level = request.endpoint.payload == "top_level"
+    caller_orq = None if top_level else request.body.get("orq")
+    if identity is not None and not ask_for_usage and not isinstance(caller_orq, Mapping):
+        return _identity_additions(identity, thread, top_level)  # the common case
+    additions = _subject_additions(identity, thread, top_level)
+    if isinstance(caller_orq, Mapping) and "orq" in additions:
+        additions = {"orq": {**additions["orq"], **caller_orq}}  # the caller's win
+    if ask_for_usage:
+        options = request.body.get("stream_options")
+        options = options if isinstance(options, Mapping) else {}
+        additions = {**additions, "stream_options": {**options, "include_usage": True}}
+    return additions
+
+
+def _subject_additions(
+    identity: Identity | None, thread: Thread | None, top_level: bool
+) -> dict[str, Any]:
     ours: dict[str, Any] = {}
     if identity is not None:
         ours["identity"] = _identity_payload(identity, top_level)
     if thread is not None:
         ours["thread"] = thread.payload
-    if top_level:
-        additions.update(ours)
-    elif ours:
-        caller_orq = request.body.get("orq")
-        caller_orq = caller_orq if isinstance(caller_orq, Mapping) else None
-        additions["orq"] = {**ours, **caller_orq} if caller_orq else ours  # the caller's win
-    if ask_for_usage:
-        options = request.body.get("stream_options")
-        options = options if isinstance(options, Mapping) else {}
-        additions["stream_options"] = {**options, "include_usage": True}
+    if top_level or not ours:
+        return ours
+    return {"orq": ours}
+
+
+def _identity_additions(
+    identity: Identity, thread: Thread | None, top_level: bool
+) -> Mapping[str, Any]:
+    """`_subject_additions`, kept on the identity for the last thread it was sent with:
+    every call of a `use_identity` block (and of a conversation in it) shares one."""
+    last = identity.derived.get("body_additions")
+    if last is not None and last[0] is thread and last[1] == top_level:
+        return last[2]  # type: ignore[no-any-return]
+    additions = _subject_additions(identity, thread, top_level)
+    identity.derived["body_additions"] = (thread, top_level, additions)
     return additions
 
 
@@ -88,7 +108,7 @@ def request_changes(
     unchanged = (request.args, request.kwargs)
     if not route.takes_orq_payload:
         return RequestChanges(unchanged, False, False)
-    body: dict[str, Any] = {}
+    body: Mapping[str, Any] = {}
     hides_usage = False
     if request.endpoint.body_takes_additions:
         hides_usage = request.stream and _asks_usage_for_the_span(request)
@@ -112,7 +132,7 @@ def _asks_usage_for_the_span(request: OutgoingRequest) -> bool:
 
 def _body_additions_for(
     request: OutgoingRequest, subject: Subject, ask_for_usage: bool
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     if request.endpoint.payload == "header_only":
         identity = thread = None
     else:  # ours to add unless the caller gave one

@@ -98,14 +98,14 @@ class Instrumentation:
             linked_span = span if self.settings.link_router_trace else None
             changes = request_changes(request, route, subject, linked_span)
             identity_id = subject.identity.id if subject.identity is not None else None
-            metric_attributes = self.services.metric_attributes.of(common, identity_id)
+            metric_points = self.services.metric_attributes.of(common, identity_id)
             return Call(
                 self.services,
                 span,
                 request,
                 changes,
                 common=common,
-                metric_attributes=metric_attributes,
+                metric_points=metric_points,
                 subject=subject,
             )
         except BaseException:

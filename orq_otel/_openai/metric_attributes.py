@@ -15,6 +15,10 @@ import threading
 from collections.abc import Mapping
 
 from opentelemetry.metrics import Counter
+from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
+    GEN_AI_TOKEN_TYPE,
+    GenAiTokenTypeValues,
+)
 from opentelemetry.util.types import AttributeValue
 
 from orq_otel._config import OPTIONAL_METRIC_ATTRIBUTES, Settings
@@ -22,6 +26,46 @@ from orq_otel._log import warn_once
 from orq_otel._names import IDENTITY_ID, OVERFLOW_IDENTITY
 
 _OPTIONAL = frozenset(OPTIONAL_METRIC_ATTRIBUTES)
+_INPUT = {GEN_AI_TOKEN_TYPE: GenAiTokenTypeValues.INPUT.value}
+_OUTPUT = {GEN_AI_TOKEN_TYPE: GenAiTokenTypeValues.OUTPUT.value}
+# Distinct attribute sets kept ready; past this many (request models are the caller's to
+# name) the sets are dropped and made again as calls need them.
+MAX_KEPT_SETS = 4096
+
+AttributeItems = tuple[tuple[str, AttributeValue], ...]
+
+
+class PointAttributes:
+    """The attribute sets of one call's metric points, made once per distinct set and
+    shared by every call with it (the OpenTelemetry SDK copies what it keeps; nobody
+    changes these)."""
+
+    __slots__ = ("cost_key", "duration", "input_tokens", "output_tokens")
+
+    def __init__(self, attributes: dict[str, AttributeValue]) -> None:
+        self.duration = attributes
+        self.input_tokens = {**attributes, **_INPUT}
+        self.output_tokens = {**attributes, **_OUTPUT}
+        self.cost_key = frozenset(attributes.items())  # the cost totals' key
+
+
+class CallPoints:
+    """What a call's metric points share from its start; `at_end` adds what its end told
+    (the response model or the error type)."""
+
+    __slots__ = ("_at_end", "_attributes")
+
+    def __init__(self, attributes: dict[str, AttributeValue]) -> None:
+        self._attributes = attributes
+        self._at_end: dict[AttributeItems, PointAttributes] = {}
+
+    def at_end(self, extra: AttributeItems) -> PointAttributes:
+        points = self._at_end.get(extra)
+        if points is None:
+            if len(self._at_end) >= MAX_KEPT_SETS:
+                self._at_end.clear()
+            points = self._at_end[extra] = PointAttributes({**self._attributes, **dict(extra)})
+        return points
 
 
 class MetricAttributes:
@@ -35,16 +79,26 @@ class MetricAttributes:
         self._identity = IDENTITY_ID in carried
         self._limit = settings.metric_identity_limit
         self._admitted: set[str] = set()
+        self._kept: dict[tuple[AttributeItems, str | None], CallPoints] = {}
         self._lock = threading.Lock()
         self._overflowed = overflowed
 
-    def of(
-        self, common: Mapping[str, AttributeValue], identity_id: str | None
-    ) -> Mapping[str, AttributeValue]:
-        attributes = self.carried(common)
-        if identity_id is None or not self._identity:
-            return attributes
-        return {**attributes, IDENTITY_ID: self._admit(identity_id)}
+    def of(self, common: Mapping[str, AttributeValue], identity_id: str | None) -> CallPoints:
+        """The metric attributes of a call with these common attributes, for this identity."""
+        if identity_id is not None and self._identity:
+            identity_id = self._admit(identity_id)
+        else:
+            identity_id = None
+        key = (tuple(common.items()), identity_id)
+        points = self._kept.get(key)
+        if points is None:
+            if len(self._kept) >= MAX_KEPT_SETS:
+                self._kept.clear()
+            attributes = dict(self.carried(common))
+            if identity_id is not None:
+                attributes[IDENTITY_ID] = identity_id
+            points = self._kept[key] = CallPoints(attributes)
+        return points
 
     def carried(self, attributes: Mapping[str, AttributeValue]) -> Mapping[str, AttributeValue]:
         """`attributes` without the ones metrics do not carry."""

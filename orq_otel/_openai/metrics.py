@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
-from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
-    GEN_AI_TOKEN_TYPE,
-    GenAiTokenTypeValues,
-)
 from opentelemetry.semconv._incubating.metrics.gen_ai_metrics import (
     GEN_AI_CLIENT_OPERATION_DURATION,
     GEN_AI_CLIENT_TOKEN_USAGE,
@@ -21,16 +17,13 @@ from orq_otel._names import CLIENT_COST, IDENTITY_OVERFLOW, IDENTITY_REJECTED
 
 if TYPE_CHECKING:  # a type only: importing orq_otel's call machinery at start-up costs time
     from orq_otel._openai.attributes import Usage
+    from orq_otel._openai.metric_attributes import PointAttributes
 
 # Bucket boundaries the GenAI semantic conventions recommend for these two histograms.
 TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304,
                  16777216, 67108864)  # fmt: skip
 DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24,
                     20.48, 40.96, 81.92)  # fmt: skip
-
-
-_INPUT = {GEN_AI_TOKEN_TYPE: GenAiTokenTypeValues.INPUT.value}
-_OUTPUT = {GEN_AI_TOKEN_TYPE: GenAiTokenTypeValues.OUTPUT.value}
 
 
 # Attribute sets the cost totals keep apart; later ones share the SDK's overflow set.
@@ -52,8 +45,8 @@ class CostTotals:
         self._max_series = max_series
         self._lock = threading.Lock()
 
-    def add(self, usd: float, attributes: Mapping[str, AttributeValue]) -> None:
-        key = frozenset(attributes.items())
+    def add(self, usd: float, key: frozenset[tuple[str, AttributeValue]]) -> None:
+        """Add `usd` to the total of the attribute set `key` (`frozenset(attributes.items())`)."""
         with self._lock:
             if key not in self._totals and len(self._totals) >= self._max_series:
                 key = _OVERFLOW_SET
@@ -102,17 +95,17 @@ class Instruments:
 
     def record(
         self,
-        attributes: Mapping[str, AttributeValue],
+        points: PointAttributes,
         seconds: float,
         usage: Usage | None,
         cost: float | None = None,
     ) -> None:
-        self.duration.record(seconds, attributes)
+        self.duration.record(seconds, points.duration)
         if cost is not None:
-            self.costs.add(cost, attributes)
+            self.costs.add(cost, points.cost_key)
         if usage is None:
             return
         if usage.input_tokens is not None:
-            self.token_usage.record(usage.input_tokens, {**attributes, **_INPUT})
+            self.token_usage.record(usage.input_tokens, points.input_tokens)
         if usage.output_tokens is not None:
-            self.token_usage.record(usage.output_tokens, {**attributes, **_OUTPUT})
+            self.token_usage.record(usage.output_tokens, points.output_tokens)

@@ -44,11 +44,16 @@ class OutgoingRequest:
     @property
     def headers(self) -> Mapping[str, Any]:
         headers = self.options.headers
+        if type(headers) is dict:  # the usual case, without an ABC check on every call
+            return headers
         return headers if isinstance(headers, Mapping) else _NO_HEADERS  # or openai's NotGiven
 
     def has_header(self, name: str) -> bool:
+        headers = self.headers
+        if not headers:
+            return False
         lowered = name.lower()
-        return any(key.lower() == lowered for key in self.headers)
+        return any(key.lower() == lowered for key in headers)
 
     @property
     def reads_raw_body(self) -> bool:
