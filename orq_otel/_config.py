@@ -9,8 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
     GEN_AI_PROVIDER_NAME,
@@ -39,22 +38,9 @@ OPTIONAL_METRIC_ATTRIBUTES = (
 )
 # Where identity and thread baggage may travel: names that only resolve inside a network.
 # "single-label" stands for any host name without a dot ("worker" in Docker Compose).
-DEFAULT_PROPAGATE_TO = (
-    "localhost",
-    "single-label",
-    ".internal",
-    ".local",
-    ".svc",
-    ".cluster.local",
-    "127.0.0.0/8",
-    "::1",
-    "10.0.0.0/8",
-    "172.16.0.0/12",
-    "192.168.0.0/16",
-    "169.254.0.0/16",
-    "fc00::/7",
-    "fe80::/10",
-)
+DEFAULT_PROPAGATE_TO = ("localhost", "single-label", ".internal", ".local", ".svc",
+                        ".cluster.local", "127.0.0.0/8", "::1", "10.0.0.0/8", "172.16.0.0/12",
+                        "192.168.0.0/16", "169.254.0.0/16", "fc00::/7", "fe80::/10")  # fmt: skip
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
@@ -63,9 +49,9 @@ _FALSE = frozenset({"0", "false", "no", "off", ""})
 IdentityResolver = Callable[[str], Any]  # id -> Identity | Mapping | None, or an awaitable
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Every option, resolved."""
+class Settings(NamedTuple):
+    """Every option, resolved (a NamedTuple: a dataclass this size takes milliseconds to
+    define at `import orq_otel`, which auto-instrumentation adds to every process)."""
 
     inject_hosts: tuple[str, ...] = DEFAULT_INJECT_HOSTS
     propagate_fields: tuple[str, ...] = DEFAULT_PROPAGATE_FIELDS
@@ -74,8 +60,8 @@ class Settings:
     # The first this many identities get metric series of their own (metric_attributes.py).
     metric_identity_limit: int = 500
     metric_attributes: tuple[str, ...] = OPTIONAL_METRIC_ATTRIBUTES
-    # Signing: the first secret signs, all verify. Kept out of repr: settings get logged.
-    identity_secret: tuple[str, ...] = field(default=(), repr=False)
+    # Signing: the first secret signs, all verify. Kept out of repr (below).
+    identity_secret: tuple[str, ...] = ()
     identity_signature_ttl: float = 600.0
     identity_clock_skew: float = 30.0
     identity_resolver: IdentityResolver | None = None
@@ -97,6 +83,13 @@ class Settings:
     content_max_bytes: int = 65_536  # bytes per content attribute (valid JSON)
     content_blobs: str = "omit"  # "omit": inline base64 left out (type, size kept); "inline"
     completion_hook: Any = None  # an opentelemetry-util-genai CompletionHook
+
+    def __repr__(self) -> str:  # settings get logged: the secret never shows
+        shown = (
+            f"{k}={'<hidden>' if k == 'identity_secret' else repr(v)}"
+            for k, v in self._asdict().items()
+        )
+        return f"Settings({', '.join(shown)})"
 
 
 def _split_list(text: str) -> tuple[str, ...]:
@@ -259,7 +252,7 @@ def load_settings(
     """Resolve every option: keyword argument, else `ORQ_OTEL_<OPTION>`, else the default."""
     options = dict(options or {})
     environ = os.environ if environ is None else environ
-    known = {field.name for field in fields(Settings)}
+    known = set(Settings._fields)
     unknown = sorted(set(options) - known)
     if unknown:
         raise TypeError(f"unknown orq_otel option(s) {unknown}; known options are {sorted(known)}")
@@ -269,7 +262,7 @@ def load_settings(
             resolved[name] = _NORMALISERS[name](options[name])
         elif name not in _NO_ENVIRONMENT and _env_name(name) in environ:
             resolved[name] = _from_environment(name, environ[_env_name(name)])
-    return replace(Settings(), **resolved)
+    return Settings(**resolved)
 
 
 def _from_environment(name: str, text: str) -> Any:

@@ -375,8 +375,6 @@ def test_a_call_recorder_hears_the_request_each_chunk_and_the_end(
     telemetry: Telemetry, orq_client: openai.OpenAI
 ) -> None:
     # The seam content capture hooks into: made from the request, per chunk, at the end.
-    import dataclasses
-
     from orq_otel._openai.patches import live
 
     heard: list[str] = []
@@ -396,8 +394,7 @@ def test_a_call_recorder_hears_the_request_each_chunk_and_the_end(
 
     instrumentation = live.get()
     assert instrumentation is not None
-    instrumentation.services = dataclasses.replace(
-        instrumentation.services,
+    instrumentation.services = instrumentation.services._replace(
         recorders=(lambda request, span, subject, common: Recorder(request.body),),
     )
     chunks = list(CALLS["chat"](orq_client, stream=True))

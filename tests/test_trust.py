@@ -273,3 +273,14 @@ def test_edge_middleware_keeps_other_baggage() -> None:
         (b"baggage", b"tenant=acme"),
         (b"host", b"example.com"),
     ]
+
+
+def test_settings_never_show_the_secret_when_logged() -> None:
+    from orq_otel._config import load_settings
+
+    settings = load_settings({"identity_secret": [SECRET, NEW_SECRET]})
+    assert settings.identity_secret == (SECRET, NEW_SECRET)
+    for text in (repr(settings), str(settings), f"{settings}"):
+        assert SECRET not in text
+        assert NEW_SECRET not in text
+        assert "identity_secret=<hidden>" in text

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote_plus
 
 from opentelemetry import baggage
@@ -44,8 +43,7 @@ MAX_ENTRIES = 64
 _SIGNATURE_VALUE_SIZE = len("v2.") + 12 + 1 + 43
 
 
-@dataclass(frozen=True)
-class Group:
+class Group(NamedTuple):
     """One group of our baggage entries."""
 
     prefix: str  # "orq.identity."

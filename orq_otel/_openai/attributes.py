@@ -8,8 +8,7 @@ through the call's recorders (`orq_otel._openai.call.CallRecorder`).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
 from opentelemetry.semconv.attributes.server_attributes import SERVER_ADDRESS, SERVER_PORT
@@ -129,8 +128,7 @@ def request_attributes(kwargs: Mapping[str, Any]) -> dict[str, AttributeValue]:
     return attributes
 
 
-@dataclass
-class Usage:
+class Usage(NamedTuple):
     """Token counts as reported by the server (None where not reported)."""
 
     input_tokens: int | None = None

@@ -16,10 +16,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import Token
-from dataclasses import dataclass
 from timeit import default_timer
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from opentelemetry import context, trace
 from opentelemetry.context import Context
@@ -69,8 +68,7 @@ RecorderFactory = Callable[
 ]
 
 
-@dataclass(frozen=True)
-class CallServices:
+class CallServices(NamedTuple):
     """What every call shares, made once per `instrument()`."""
 
     instruments: Instruments

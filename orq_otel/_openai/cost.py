@@ -22,9 +22,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from orq_otel._cache import LruCache
 from orq_otel._log import logger
@@ -41,8 +40,7 @@ PriceTable = Mapping[str, Mapping[str, float]]
 PriceCallable = Callable[[str | None, str, Usage], float | None]
 
 
-@dataclass(frozen=True)
-class LinearPrice:
+class LinearPrice(NamedTuple):
     """USD per token, for a model whose price is flat."""
 
     input: float

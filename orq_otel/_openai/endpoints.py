@@ -8,8 +8,7 @@ encoded, where an orq host takes the identity, and whether (and how) its reply s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
     GenAiOperationNameValues,
@@ -32,9 +31,8 @@ Payload = Literal["orq_object", "top_level", "header_only"]
 StreamKind = Literal["sse", "none"]
 
 
-@dataclass(frozen=True)
-class Endpoint:
-    """An instrumented API path."""
+class Endpoint(NamedTuple):
+    """An instrumented API path (checked when the table below is made)."""
 
     operation: str  # gen_ai.operation.name
     body: BodyKind
@@ -42,12 +40,6 @@ class Endpoint:
     stream: StreamKind
     observer: type[StreamObserver] | None = None  # reads the events of an "sse" stream
     accepts_stream_usage: bool = False  # takes `stream_options.include_usage`
-
-    def __post_init__(self) -> None:
-        if self.body == "multipart" and self.payload != "header_only":
-            raise ValueError("a multipart body can take orq's identity in the header only")
-        if (self.stream == "sse") != (self.observer is not None):
-            raise ValueError("an endpoint that streams needs an observer, and only then")
 
     @property
     def body_takes_additions(self) -> bool:
@@ -77,6 +69,19 @@ _BY_PATH = {
     "/audio/transcriptions": TRANSCRIPTION,
 }
 _BY_PATH.update({path[1:]: endpoint for path, endpoint in list(_BY_PATH.items())})
+
+
+def check(endpoint: Endpoint) -> Endpoint:
+    """`endpoint`, if its parts agree; else a ValueError saying which do not."""
+    if endpoint.body == "multipart" and endpoint.payload != "header_only":
+        raise ValueError("a multipart body can take orq's identity in the header only")
+    if (endpoint.stream == "sse") != (endpoint.observer is not None):
+        raise ValueError("an endpoint that streams needs an observer, and only then")
+    return endpoint
+
+
+for _endpoint in _BY_PATH.values():
+    check(_endpoint)
 
 
 def endpoint_of(options: Any) -> Endpoint | None:

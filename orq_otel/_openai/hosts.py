@@ -6,8 +6,7 @@ re-parsed on the per-call path.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
     GenAiProviderNameValues,
@@ -17,8 +16,7 @@ _DEFAULT_PORTS = {"https": 443, "http": 80}
 ORQ_PROVIDER = "orq"
 
 
-@dataclass(frozen=True)
-class Route:
+class Route(NamedTuple):
     """What one client's base URL means to us."""
 
     base_url: object  # the client's URL object, compared by identity to detect changes
