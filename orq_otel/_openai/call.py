@@ -41,6 +41,7 @@ from orq_otel._openai.injection import RequestChanges
 from orq_otel._openai.metric_attributes import CallPoints, MetricAttributes
 from orq_otel._openai.metrics import Instruments
 from orq_otel._openai.request import OutgoingRequest
+from orq_otel._openai.sending import Additions, has_pending, pend, unpend
 from orq_otel._openai.stream_observers import StreamObserver
 from orq_otel._openai.streams import ResultProxies
 from orq_otel._openai.subject import Subject
@@ -94,7 +95,8 @@ class Call:
     ) -> None:
         self.services = services
         self.span = span
-        self.args, self.kwargs = changes.arguments  # what the client's request() is given
+        self.args, self.kwargs = request.args, request.kwargs  # for the client's request()
+        self._additions = changes.additions
         self.streamed = request.stream
         self._links_router_trace = changes.links_router_trace
         self._hides_usage = changes.hides_usage
@@ -111,12 +113,15 @@ class Call:
         self._ended = False
         self._token: Token[Context] | None = None
         self._destination: Token[str | None] | None = None
+        self._pending: Token[Additions | None] | None = None
 
     # --- sending: `with call:` -----------------------------------------------------------
 
     def __enter__(self) -> Call:
         """Make the span current while the request is sent (HTTP spans become children)."""
         self._token = context.attach(trace.set_span_in_context(self.span))
+        if self._additions is not None or has_pending():  # ours, and no other call's
+            self._pending = pend(self._additions)
         if self._links_router_trace:  # router_trace.py marks this call's traceparent
             self._destination = destination.set(LLM_CALL_LINKED)
         return self
@@ -128,6 +133,8 @@ class Call:
         traceback: TracebackType | None,
     ) -> None:
         """Undo `__enter__`; a failed request ends the span as failed and goes on unchanged."""
+        if self._pending is not None:
+            unpend(self._pending)
         if self._destination is not None:
             destination.reset(self._destination)
         if self._token is not None:

@@ -17,11 +17,13 @@ from opentelemetry.trace import Span
 
 from orq_otel._identity.model import Identity, Thread
 from orq_otel._openai.hosts import Route
-from orq_otel._openai.request import Arguments, OutgoingRequest
+from orq_otel._openai.request import OutgoingRequest
 from orq_otel._openai.router_trace import trace_headers
+from orq_otel._openai.sending import Additions
 from orq_otel._openai.subject import Subject
 
 IDENTITY_HEADER = "X-ORQ-IDENTITY-ID"
+_NO_HEADERS: Mapping[str, str] = {}
 
 
 def _identity_payload(identity: Identity, top_level: bool) -> Mapping[str, Any]:
@@ -77,15 +79,19 @@ def _identity_additions(
     return additions
 
 
-def header_additions(request: OutgoingRequest, identity: Identity | None) -> dict[str, str]:
-    """`X-ORQ-IDENTITY-ID` for the identity the body carries, unless the caller set it.
+def header_additions(identity: Identity | None) -> Mapping[str, str]:
+    """`X-ORQ-IDENTITY-ID` for the identity the body carries (one mapping per identity);
+    a header the caller set wins when the request is built (`sending.py`).
 
     HTTP header values are ASCII: an id with other characters travels in the body only.
     """
-    value = identity.header_value if identity is not None else None  # once per identity
-    if value is None or request.has_header(IDENTITY_HEADER):
-        return {}
-    return {IDENTITY_HEADER: value}
+    if identity is None:
+        return _NO_HEADERS
+    headers = identity.derived.get("headers")
+    if headers is None:
+        value = identity.header_value
+        headers = identity.derived["headers"] = {IDENTITY_HEADER: value} if value else {}
+    return headers
 
 
 def asks_for_usage(body: Mapping[str, Any]) -> bool:
@@ -94,31 +100,33 @@ def asks_for_usage(body: Mapping[str, Any]) -> bool:
 
 
 class RequestChanges(NamedTuple):
-    """What one call sends instead of what its caller gave, and what that means later."""
+    """What one call adds to its request (`sending.py` adds it), and what that means later."""
 
-    arguments: Arguments  # for the client's request()
+    additions: Additions | None  # None: the request goes as the caller made it
     hides_usage: bool  # we asked for stream usage: the usage-only chunk is ours to hide
     links_router_trace: bool  # traceparent + `orq=1` go to the router (router_trace.py)
+
+
+_UNCHANGED = RequestChanges(None, False, False)
 
 
 def request_changes(
     request: OutgoingRequest, route: Route, subject: Subject, linked_span: Span | None
 ) -> RequestChanges:
     """Our additions for an orq host (`linked_span`: the span the router is to continue)."""
-    unchanged = (request.args, request.kwargs)
     if not route.takes_orq_payload:
-        return RequestChanges(unchanged, False, False)
+        return _UNCHANGED
     body: Mapping[str, Any] = {}
     hides_usage = False
     if request.endpoint.body_takes_additions:
         hides_usage = request.stream and _asks_usage_for_the_span(request)
         body = _body_additions_for(request, subject, hides_usage)
-    headers = header_additions(request, subject.identity)
+    headers = header_additions(subject.identity)
     linked = linked_span is not None and not request.has_header("traceparent")
     if linked_span is not None and linked:
-        headers.update(trace_headers(linked_span))
-    arguments = request.with_additions(body, headers) if body or headers else unchanged
-    return RequestChanges(arguments, hides_usage, linked)
+        headers = {**headers, **trace_headers(linked_span)}
+    additions = Additions(body, headers) if body or headers else None
+    return RequestChanges(additions, hides_usage, linked)
 
 
 def _asks_usage_for_the_span(request: OutgoingRequest) -> bool:

@@ -1,10 +1,12 @@
-"""The one place we wrap: the openai client's `request()`, sync and async.
+"""Where we wrap: the openai client's `request()`, sync and async, and `_build_request`.
 
-Every openai call passes through it, whether made by a resource method, a method bound
-before `instrument()`, a `with_raw_response` view, `client.post(...)` or a framework.
-The wrappers look up the live instrumentation on every call and pass straight through
-when there is none, so `uninstrument()` and a new `instrument()` reach every caller at
-once, even one that kept a reference to a wrapped method.
+Every openai call passes through `request()`, whether made by a resource method, a method
+bound before `instrument()`, a `with_raw_response` view, `client.post(...)` or a
+framework. The wrappers look up the live instrumentation on every call and pass straight
+through when there is none, so `uninstrument()` and a new `instrument()` reach every
+caller at once, even one that kept a reference to a wrapped method. `_build_request`,
+which builds each attempt's HTTP request inside `request()`, gets the call's additions
+for an orq host (`sending.py`) and nothing otherwise.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from orq_otel._identity.destination import LLM_CALL, destination
 from orq_otel._log import exception_once
+from orq_otel._openai.sending import build_request, has_pending, pend, unpend
 
 if TYPE_CHECKING:
     from orq_otel._openai.instrumentation import Instrumentation
@@ -30,6 +33,8 @@ class Patch(NamedTuple):
 PATCHES = (
     Patch("openai._base_client", "SyncAPIClient", "request", is_async=False),
     Patch("openai._base_client", "AsyncAPIClient", "request", is_async=True),
+    # Where each attempt's request is built, sync and async: our additions (sending.py).
+    Patch("openai._base_client", "BaseClient", "_build_request", is_async=False),
 )
 
 
@@ -83,7 +88,7 @@ def sync_request(
         instrumentation = live.get()
         call = None if instrumentation is None else instrumentation.begin(instance, args, kwargs)
         if call is None:
-            return wrapped(*args, **kwargs)
+            return _uninstrumented(wrapped, args, kwargs)
         with call:
             result = wrapped(*call.args, **call.kwargs)
         return call.deliver(result)
@@ -101,7 +106,7 @@ async def async_request(
     try:
         instrumentation = live.get()
         if instrumentation is None:
-            return await wrapped(*args, **kwargs)
+            return await _uninstrumented_async(wrapped, args, kwargs)
         # Awaited only when it must be: every await level costs each call a frame.
         call = (
             await instrumentation.begin_async(instance, args, kwargs)
@@ -109,7 +114,7 @@ async def async_request(
             else instrumentation.begin(instance, args, kwargs)
         )
         if call is None:
-            return await wrapped(*args, **kwargs)
+            return await _uninstrumented_async(wrapped, args, kwargs)
         with call:
             result = await wrapped(*call.args, **call.kwargs)
         return call.deliver(result)
@@ -117,5 +122,30 @@ async def async_request(
         destination.reset(mark)
 
 
+def _uninstrumented(wrapped: Wrapped, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """A request we leave alone: it must not get the additions of a call being sent."""
+    if not has_pending():
+        return wrapped(*args, **kwargs)
+    token = pend(None)
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        unpend(token)
+
+
+async def _uninstrumented_async(
+    wrapped: Callable[..., Awaitable[Any]], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    if not has_pending():  # as in _uninstrumented
+        return await wrapped(*args, **kwargs)
+    token = pend(None)
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        unpend(token)
+
+
 def wrapper_for(patch: Patch) -> Callable[..., Any]:
+    if patch.method == "_build_request":
+        return build_request
     return async_request if patch.is_async else sync_request

@@ -2,9 +2,9 @@
 
 openai builds one `FinalRequestOptions` per call. The body it sends is `json_data` with
 `extra_json` (the caller's `extra_body`) merged over it key by key, encoded as JSON or,
-beside a file, as multipart form fields (the endpoint says which); we read that body. To
-change a request we hand openai a copy of the options with our additions in `extra_json`
-and `headers`: the caller's options and dicts are never mutated.
+beside a file, as multipart form fields (the endpoint says which); we read that body. Our
+additions go in where openai builds each attempt's request (`sending.py`): the caller's
+options and dicts are never mutated.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ from orq_otel._openai.endpoints import Endpoint, endpoint_of
 # The header openai's with_raw_response / with_streaming_response views add to a call.
 _RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
 _NO_HEADERS: Mapping[str, Any] = {}
-
-Arguments = tuple[tuple[Any, ...], dict[str, Any]]
 
 
 class OutgoingRequest:
@@ -59,20 +57,6 @@ class OutgoingRequest:
     def reads_raw_body(self) -> bool:
         """Whether the caller gets the raw HTTP body, where a chunk we hide would still show."""
         return _RAW_RESPONSE_HEADER in self.headers
-
-    def with_additions(self, body: Mapping[str, Any], headers: Mapping[str, str]) -> Arguments:
-        """The arguments for `request()`, with a copy of the options whose body gains `body`'s
-        keys and whose headers gain `headers`'."""
-        update: dict[str, Any] = {}  # one copy, no validated assignment per field
-        if body:
-            update["extra_json"] = {**(self.options.extra_json or {}), **body}
-        if headers:
-            update["headers"] = {**self.headers, **headers}
-        options = self.options.model_copy(update=update)
-        args, kwargs = self.args, self.kwargs
-        if len(args) > 1:
-            return (args[0], options, *args[2:]), kwargs
-        return args, {**kwargs, "options": options}
 
 
 def outgoing_request(args: tuple[Any, ...], kwargs: dict[str, Any]) -> OutgoingRequest | None:
