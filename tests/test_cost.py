@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+import httpx2
 import openai
 import pytest
 from conftest import CACHED_TOKENS, CALLS, MESSAGES, PROMPT_TOKENS, REPLY_TOKENS, Telemetry
@@ -241,3 +242,29 @@ def test_price_data_that_fails_to_load_is_logged_once_and_calls_go_on(
     assert [r.getMessage() for r in caplog.records] == [
         "orq_otel could not load genai-prices' price data (logged once)"
     ]
+
+
+def test_price_data_loads_only_once_the_first_call_has_ended(
+    telemetry: Telemetry, server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Loading holds the GIL for tens of milliseconds: a cold process's first call must not
+    # share it. A transport that gives the loader half a second while the call is sent.
+    loading = threading.Event()
+    monkeypatch.setattr(prices, "PRICES", PriceData(loading.set))
+    telemetry.instrument()
+    seen_while_sending: list[bool] = []
+
+    class WatchingTransport(httpx2.HTTPTransport):
+        def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+            seen_while_sending.append(loading.wait(0.5))
+            return super().handle_request(request)
+
+    client = openai.OpenAI(
+        api_key="local-test-key",
+        base_url=server.url,
+        max_retries=0,
+        http_client=openai.DefaultHttpxClient(transport=WatchingTransport()),
+    )
+    client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert seen_while_sending == [False]
+    assert loading.wait(30)  # started by the end of that call, without anyone waiting

@@ -269,6 +269,7 @@ class Call:
             exception_once(
                 "internal:end_with", "orq_otel failed ending a span or recording metrics"
             )
+        self.services.costs.prices_wanted()  # last: a cold process answers before it loads
 
 
 def _made(

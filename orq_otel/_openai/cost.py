@@ -12,8 +12,8 @@ to USD per million tokens (``{"input": 0.5, "output": 1.5, "cache_read": 0.05}``
 callable ``(provider, model, usage) -> float | None`` (None falls back to genai-prices).
 
 genai-prices builds its price data when first used: about 170 million instructions (tens
-of milliseconds). No call waits for it: `instrument()` starts loading it on a daemon
-thread (`prepare_prices`), and a call that ends before it is loaded gets no cost from
+of milliseconds). No call waits for it: a daemon thread loads it once the first call has
+ended (`prices.py`), and a call that ends before it is loaded gets no cost from
 genai-prices (prices from `model_prices` still apply); every call after it has one.
 """
 
@@ -79,7 +79,7 @@ class CostCalculator:
         prices: PriceData | None = None,
     ) -> None:
         self._prices = prices if prices is not None else price_data.PRICES
-        self._prices.prepare()
+        self.prices_wanted = self._prices.call_ended  # every call's end: load if not yet
         self._table = _table_prices(model_prices) if isinstance(model_prices, Mapping) else {}
         self._callable = model_prices if callable(model_prices) else None
         # One entry per model and day: bounded, or a service that sees many model names (or

@@ -1,8 +1,9 @@
-"""genai-prices' price data, loaded once per process on a daemon thread, never on a call.
+"""genai-prices' price data, loaded once per process on a daemon thread, never on a call,
+and only once the first call has ended.
 
 genai-prices builds its data when first used: about 170 million instructions (tens of
-milliseconds). `instrument()` starts loading it here (`prepare_prices`); this module is
-light on purpose, so that importing it at start-up loads nothing else.
+milliseconds). `instrument()` starts the thread that loads it here (`prepare_prices`);
+this module is light on purpose, so that importing it at start-up loads nothing else.
 """
 
 from __future__ import annotations
@@ -30,11 +31,17 @@ def _load_genai_prices() -> None:
 
 
 class PriceData:
-    """genai-prices' data, loaded once per process on a daemon thread, never on a call."""
+    """genai-prices' data, loaded once per process on a daemon thread, never on a call.
+
+    The thread starts at `instrument()` and waits for the first call to end (`go`) before
+    it loads: loading holds the GIL for tens of milliseconds, which a cold process's first
+    call would otherwise share, and so answer later.
+    """
 
     def __init__(self, load: Callable[[], None] = _load_genai_prices) -> None:
         self._load = load
         self._ready = threading.Event()
+        self._go = threading.Event()
         self._started = False
         self._lock = threading.Lock()
 
@@ -52,13 +59,24 @@ class PriceData:
             self._started = True
         threading.Thread(target=self._run, name="orq-otel-prices", daemon=True).start()
 
+    def call_ended(self) -> None:
+        """A call has ended: load now (every call's end asks; cheap once asked)."""
+        if self._started and self._go.is_set():
+            return
+        try:
+            self.prepare()  # after a fork, say: the parent's thread is gone
+        except Exception:  # noqa: BLE001 - no thread to be had: calls go on unpriced
+            exception_once("prices-thread", "orq_otel could not start loading price data")
+        self._go.set()
+
     def wait(self, timeout: float | None = None) -> bool:
         """Start loading if need be and wait until done; False on timeout."""
-        self.prepare()
+        self.call_ended()
         return self._ready.wait(timeout)
 
     def _run(self) -> None:
         try:
+            self._go.wait()
             self._load()
         except Exception:  # noqa: BLE001 - a daemon thread's failure must be seen once
             exception_once("prices", "orq_otel could not load genai-prices' price data")
@@ -67,8 +85,9 @@ class PriceData:
 
     def after_fork(self) -> None:
         """In a forked child, a load in progress died with the parent's thread: restart."""
-        if not self.ready:
+        if not self.ready:  # the next call's end starts it again
             self._ready, self._lock, self._started = threading.Event(), threading.Lock(), False
+            self._go = threading.Event()
 
 
 PRICES = PriceData()
