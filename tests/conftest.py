@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import openai
+import openai._base_client
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
@@ -20,6 +22,10 @@ from orq_otel._log import reset_once_logs
 from orq_otel.testing import LocalOpenAIServer
 
 ORQ_BASE_URL = "http://api.orq.ai/v3/router"
+# The HTTP library the installed openai sends with: httpx2 (openai 3.x) or httpx (1.x).
+OPENAI_HTTP: Any = importlib.import_module(
+    "httpx2" if hasattr(openai._base_client, "httpx2") else "httpx"
+)
 # The local server counts words as tokens: what it reports for the calls below.
 PROMPT = "Say hello to the user"
 PROMPT_TOKENS = 5  # the words of PROMPT

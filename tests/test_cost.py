@@ -7,10 +7,17 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-import httpx2
 import openai
 import pytest
-from conftest import CACHED_TOKENS, CALLS, MESSAGES, PROMPT_TOKENS, REPLY_TOKENS, Telemetry
+from conftest import (
+    CACHED_TOKENS,
+    CALLS,
+    MESSAGES,
+    OPENAI_HTTP,
+    PROMPT_TOKENS,
+    REPLY_TOKENS,
+    Telemetry,
+)
 from genai_prices import Usage as PricesUsage
 from genai_prices import calc_price
 from opentelemetry.sdk.metrics.export import NumberDataPoint
@@ -254,8 +261,8 @@ def test_price_data_loads_only_once_the_first_call_has_ended(
     telemetry.instrument()
     seen_while_sending: list[bool] = []
 
-    class WatchingTransport(httpx2.HTTPTransport):
-        def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+    class WatchingTransport(OPENAI_HTTP.HTTPTransport):  # type: ignore[misc]
+        def handle_request(self, request: Any) -> Any:
             seen_while_sending.append(loading.wait(0.5))
             return super().handle_request(request)
 

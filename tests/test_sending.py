@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx2
 import openai
 import pytest
-from conftest import ORQ_BASE_URL, Telemetry
+from conftest import OPENAI_HTTP, ORQ_BASE_URL, Telemetry
 from openai._models import FinalRequestOptions
+from openai.types.chat import ChatCompletion
 
 from orq_otel import use_identity
 from orq_otel.testing import LocalOpenAIServer
@@ -62,7 +62,7 @@ def test_the_callers_options_are_left_as_they_were(
     )
     before = options.model_dump()
     with use_identity(id="user-1"):
-        client.request(dict, options)
+        client.request(ChatCompletion, options)
     assert server.requests[-1].identity == {"id": "user-1"}
     assert options.model_dump() == before
     assert (extra, headers) == ({"metadata_note": "kept"}, {"x-trace": "1"})
@@ -75,8 +75,8 @@ def test_a_call_made_while_another_is_sent_gets_only_its_own(
     # the orq call it carries is being sent: one orq-otel instruments, one it leaves alone.
     plain = server.client()
 
-    class CallingTransport(httpx2.HTTPTransport):
-        def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+    class CallingTransport(OPENAI_HTTP.HTTPTransport):  # type: ignore[misc]
+        def handle_request(self, request: Any) -> Any:
             plain.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
             with pytest.raises(openai.NotFoundError):  # the local server has no /models
                 plain.models.list()
