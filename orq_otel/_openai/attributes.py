@@ -145,9 +145,7 @@ def usage_of(usage: object) -> Usage | None:
     """Usage from a Chat/Completions/Embeddings `usage` or a Responses `usage` object."""
     if usage is None:
         return None
-    # Read the instance's own fields: a missing attribute on a pydantic model goes through
-    # a slow __getattr__ that raises, and this runs on every call.
-    fields = getattr(usage, "__dict__", {})
+    fields = fields_of(usage)
     if "prompt_tokens" in fields:  # Chat Completions, Completions, Embeddings
         return Usage(
             _int_or_none(fields["prompt_tokens"]),
@@ -166,7 +164,7 @@ def usage_of(usage: object) -> Usage | None:
 
 
 def _field(details: object, name: str) -> object:
-    return getattr(details, "__dict__", {}).get(name)
+    return fields_of(details).get(name)
 
 
 def usage_attributes(usage: Usage) -> dict[str, AttributeValue]:
@@ -179,24 +177,34 @@ def usage_attributes(usage: Usage) -> dict[str, AttributeValue]:
     return {key: value for key, value in pairs if value is not None}
 
 
+def fields_of(model: object) -> Mapping[str, Any]:
+    """An openai model's fields, read from the instance: a field a response lacks (an
+    embeddings response has no `id`, no `choices`) would go through pydantic's slow
+    `__getattr__`, which raises, on every call."""
+    fields = getattr(model, "__dict__", None)
+    return fields if isinstance(fields, dict) else {}
+
+
 def finish_reasons_of(response: object) -> tuple[str, ...]:
     """Finish reasons of a completion, or the status of a Responses API response."""
-    choices = getattr(response, "choices", None)
+    fields = fields_of(response)
+    choices = fields.get("choices")
     if isinstance(choices, list):
         return tuple(
-            str(reason) for choice in choices if (reason := getattr(choice, "finish_reason", None))
+            str(reason) for choice in choices if (reason := fields_of(choice).get("finish_reason"))
         )
-    status = getattr(response, "status", None)
+    status = fields.get("status")
     return (status,) if isinstance(status, str) else ()
 
 
 def response_attributes(response: object) -> dict[str, AttributeValue]:
     """Attributes of a complete (non-streamed) response object."""
     attributes: dict[str, AttributeValue] = {}
-    response_id = getattr(response, "id", None)
+    fields = fields_of(response)
+    response_id = fields.get("id")
     if isinstance(response_id, str):
         attributes[gen_ai.GEN_AI_RESPONSE_ID] = response_id
-    model = getattr(response, "model", None)
+    model = fields.get("model")
     if isinstance(model, str):
         attributes[gen_ai.GEN_AI_RESPONSE_MODEL] = model
     reasons = finish_reasons_of(response)

@@ -32,6 +32,7 @@ from orq_otel._log import exception_once, guarded, guarded_pass_through
 from orq_otel._names import COST
 from orq_otel._openai.attributes import (
     Usage,
+    fields_of,
     response_attributes,
     usage_attributes,
     usage_of,
@@ -223,7 +224,7 @@ class Call:
     def _outcome(self, response: Any) -> tuple[dict[str, AttributeValue], Usage | None]:
         """Response attributes and usage, from the response or from the stream so far."""
         if response is not None:
-            return response_attributes(response), usage_of(getattr(response, "usage", None))
+            return response_attributes(response), usage_of(fields_of(response).get("usage"))
         observer = self._observer
         if observer is None:  # a stream closed or dropped before its first chunk
             return {}, None
