@@ -96,7 +96,6 @@ class Call:
     ) -> None:
         self.services = services
         self.span = span
-        self.args, self.kwargs = request.args, request.kwargs  # for the client's request()
         self._additions = changes.additions
         self.streamed = request.stream
         self._links_router_trace = changes.links_router_trace

@@ -18,7 +18,7 @@ from orq_otel._config import Settings, current_settings, load_settings
 from orq_otel._identity.egress import install as install_egress_guard
 from orq_otel._openai.metrics import Instruments
 from orq_otel._openai.package import _instruments
-from orq_otel._openai.patches import PATCHES, live, wrapper_for
+from orq_otel._openai.patches import PATCHES, live
 from orq_otel._openai.prices import prepare_prices
 from orq_otel._openai.router_trace import install as install_router_trace_marking
 from orq_otel._version import __version__
@@ -63,7 +63,7 @@ class OrqInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             install_router_trace_marking()
         for patch in PATCHES:
             target = f"{patch.class_name}.{patch.method}"
-            wrap_function_wrapper(patch.module, target, wrapper_for(patch))
+            wrap_function_wrapper(patch.module, target, patch.wrapper)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         live.disarm()  # wrappers still referenced anywhere now pass straight through

@@ -27,15 +27,7 @@ class Patch(NamedTuple):
     module: str
     class_name: str  # in `module`
     method: str
-    is_async: bool
-
-
-PATCHES = (
-    Patch("openai._base_client", "SyncAPIClient", "request", is_async=False),
-    Patch("openai._base_client", "AsyncAPIClient", "request", is_async=True),
-    # Where each attempt's request is built, sync and async: our additions (sending.py).
-    Patch("openai._base_client", "BaseClient", "_build_request", is_async=False),
-)
+    wrapper: Callable[..., Any]  # wrapt's (wrapped, instance, args, kwargs) form
 
 
 class _Live:
@@ -90,7 +82,7 @@ def sync_request(
         if call is None:
             return _uninstrumented(wrapped, args, kwargs)
         with call:
-            result = wrapped(*call.args, **call.kwargs)
+            result = wrapped(*args, **kwargs)
         return call.deliver(result)
     finally:
         destination.reset(mark)
@@ -116,7 +108,7 @@ async def async_request(
         if call is None:
             return await _uninstrumented_async(wrapped, args, kwargs)
         with call:
-            result = await wrapped(*call.args, **call.kwargs)
+            result = await wrapped(*args, **kwargs)
         return call.deliver(result)
     finally:
         destination.reset(mark)
@@ -145,7 +137,9 @@ async def _uninstrumented_async(
         unpend(token)
 
 
-def wrapper_for(patch: Patch) -> Callable[..., Any]:
-    if patch.method == "_build_request":
-        return build_request
-    return async_request if patch.is_async else sync_request
+PATCHES = (
+    Patch("openai._base_client", "SyncAPIClient", "request", sync_request),
+    Patch("openai._base_client", "AsyncAPIClient", "request", async_request),
+    # Where each attempt's request is built, sync and async: our additions (sending.py).
+    Patch("openai._base_client", "BaseClient", "_build_request", build_request),
+)

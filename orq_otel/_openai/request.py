@@ -22,16 +22,12 @@ _NO_HEADERS: Mapping[str, Any] = {}
 class OutgoingRequest:
     """One call's endpoint, body and headers, as openai will send them."""
 
-    __slots__ = ("args", "body", "endpoint", "kwargs", "options", "stream")
+    __slots__ = ("body", "endpoint", "options", "stream")
 
-    def __init__(
-        self, endpoint: Endpoint, args: tuple[Any, ...], kwargs: dict[str, Any], options: Any
-    ) -> None:
+    def __init__(self, endpoint: Endpoint, stream: bool, options: Any) -> None:
         self.endpoint = endpoint
-        self.args = args  # as the client's request() got them
-        self.kwargs = kwargs
         self.options = options
-        self.stream = kwargs.get("stream") is True  # whether openai parses a stream
+        self.stream = stream  # whether openai parses a stream
         json_data = options.json_data
         body: Mapping[str, Any] = json_data if isinstance(json_data, Mapping) else {}
         extra = options.extra_json
@@ -68,4 +64,4 @@ def outgoing_request(args: tuple[Any, ...], kwargs: dict[str, Any]) -> OutgoingR
     endpoint = endpoint_of(options)
     if endpoint is None:
         return None
-    return OutgoingRequest(endpoint, args, kwargs, options)
+    return OutgoingRequest(endpoint, kwargs.get("stream") is True, options)
