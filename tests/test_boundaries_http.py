@@ -246,6 +246,81 @@ def test_behind_a_proxy_whichever_instrumentation_wraps_first(order: str) -> Non
     assert result.stdout.split() == ["tenant=acme", "tenant=acme"]
 
 
+UNINSTRUMENT_SCRIPT = """
+import asyncio, http.server, json, threading, aiohttp, httpx, httpx2, requests, urllib3
+from opentelemetry import baggage, context
+from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
+from opentelemetry.instrumentation.httpx import HTTPX2ClientInstrumentor, HTTPXClientInstrumentor
+from opentelemetry.instrumentation.requests import RequestsInstrumentor
+from opentelemetry.instrumentation.urllib3 import URLLib3Instrumentor
+from opentelemetry.sdk.trace import TracerProvider
+from orq_otel import OrqInstrumentor, use_identity
+
+received = []
+class Barred(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        received.append({name.lower(): value for name, value in self.headers.items()})
+        self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers()
+    def log_message(self, *args):
+        pass
+
+async def with_aiohttp(address):
+    async with aiohttp.ClientSession() as session, session.get(address) as response:
+        await response.read()
+
+def each_client(address):
+    httpx.get(address)
+    httpx2.get(address)
+    requests.get(address, timeout=10)
+    urllib3.request("GET", address, timeout=10)
+    asyncio.run(with_aiohttp(address))
+
+def propagated():
+    found = [(headers.get("baggage"), "traceparent" in headers) for headers in received]
+    received.clear()
+    return found
+
+theirs = [HTTPXClientInstrumentor(), HTTPX2ClientInstrumentor(), RequestsInstrumentor(),
+          URLLib3Instrumentor(), AioHttpClientInstrumentor()]
+for instrumentor in theirs:
+    instrumentor.instrument(tracer_provider=TracerProvider())
+OrqInstrumentor().instrument(propagate_to=["api.orq.ai"])
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Barred)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+address = f"http://127.0.0.1:{server.server_address[1]}/x"
+context.attach(baggage.set_baggage("tenant", "acme"))
+with use_identity(id="victim"):
+    each_client(address)
+    while_instrumented = propagated()
+    for instrumentor in theirs:
+        instrumentor.uninstrument()
+    each_client(address)
+    after_uninstrument = propagated()
+    for instrumentor in theirs:
+        instrumentor.instrument(tracer_provider=TracerProvider())
+    each_client(address)
+    instrumented_again = propagated()
+server.shutdown()
+print(json.dumps([while_instrumented, after_uninstrument, instrumented_again]))
+"""
+
+
+def test_other_instrumentations_uninstrument_cleanly_and_the_guard_stays() -> None:
+    # Theirs are instrumented before ours is installed: uninstrument() must still remove
+    # theirs entirely (no header written at all), and identity must stay home throughout.
+    result = subprocess.run(
+        [sys.executable, "-c", UNINSTRUMENT_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    while_instrumented, after_uninstrument, instrumented_again = json.loads(result.stdout)
+    assert while_instrumented == [["tenant=acme", True]] * 5
+    assert after_uninstrument == [[None, False]] * 5
+    assert instrumented_again == [["tenant=acme", True]] * 5
+
+
 # --- 4, 5. hosts as clients connect to them --------------------------------------------
 
 # Spellings of 127.0.0.1 that each client connects to (aiohttp refuses some of them).

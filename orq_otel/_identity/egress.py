@@ -2,13 +2,15 @@
 
 HTTP client instrumentations write baggage through a propagator that is never told where
 the request goes. So the guard notes the destination where each HTTP client starts a
-request (httpx, httpx2, requests, urllib3, aiohttp), and the baggage-writing propagators
-(W3C, Jaeger, OT Trace), wrapped, leave our entries out unless that host is allowed;
-openai calls go to no host this way. Where an instrumentation writes headers before our
-wrapper can note the host (requests, urllib3), the headers are also filtered on their way
-into the library. Other baggage entries are never touched, and `propagate.inject()` called
-by the application itself (into a queue message, say) has no host to judge: it writes
-everything, as before.
+request (httpx, httpx2, requests, aiohttp), and the baggage-writing propagators (W3C,
+Jaeger, OT Trace), wrapped, leave our entries out unless that host is allowed; openai
+calls go to no host this way. Where an instrumentation writes headers before our wrapper
+can note the host (requests, urllib3), the headers themselves are filtered: by requests'
+adapter, and as urllib3 puts each request on the wire. No method another instrumentation
+wraps is wrapped here: their `uninstrument()` removes the outermost wrapper, whoever's.
+Other baggage entries are never touched, and `propagate.inject()` called by the
+application itself (into a queue message, say) has no host to judge: it writes everything,
+as before.
 
 Installed once (by `instrument()` or the first identity or thread written) for the life
 of the process: modules not imported yet are wrapped when they are.
@@ -211,23 +213,22 @@ def _requests_send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: A
         back(token)
 
 
-def _urllib3_urlopen(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: Any) -> Any:
-    # HTTPConnectionPool.urlopen(method, url, body=None, headers=None, ...): urllib3's
-    # instrumentation wraps this same method, before or after us.
-    host = _urllib3_target(instance, args[1] if len(args) > 1 else kwargs.get("url", ""))
-    headers = args[3] if len(args) > 3 else kwargs.get("headers")
+def _urllib3_make_request(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: Any) -> Any:
+    # HTTPConnectionPool._make_request(conn, method, url, body=None, headers=None, ...): each
+    # request urllib3 puts on the wire (retries and redirects included), its headers final.
+    # Not `urlopen`: urllib3's instrumentation wraps that, and its `unwrap` removes whatever
+    # wrapper is outermost, ours, leaving its own in place for good.
+    headers = args[4] if len(args) > 4 else kwargs.get("headers")
     if headers:
+        url = args[2] if len(args) > 2 else kwargs.get("url", "")
         copied = dict(headers)  # the caller's mapping is not ours to change
-        _guarded(_filter_headers, copied, host)
-        if len(args) > 3:
-            args = (*args[:3], copied, *args[4:])
-        else:
-            kwargs = {**kwargs, "headers": copied}
-    token = toward(host)
-    try:
-        return wrapped(*args, **kwargs)
-    finally:
-        back(token)
+        _guarded(_filter_headers, copied, _urllib3_target(instance, url))
+        if copied != headers:
+            if len(args) > 4:
+                args = (*args[:4], copied, *args[5:])
+            else:
+                kwargs = {**kwargs, "headers": copied}
+    return wrapped(*args, **kwargs)
 
 
 def _urllib3_target(pool: Any, url: Any) -> str:
@@ -261,7 +262,7 @@ _PATCHES: tuple[tuple[str, str, Callable[..., Any]], ...] = (
     ("httpx2", "Client._send_single_request", _sync_send(_httpx_host, _httpx_headers)),
     ("httpx2", "AsyncClient._send_single_request", _async_send(_httpx_host, _httpx_headers)),
     ("requests.adapters", "HTTPAdapter.send", _requests_send),
-    ("urllib3.connectionpool", "HTTPConnectionPool.urlopen", _urllib3_urlopen),
+    ("urllib3.connectionpool", "HTTPConnectionPool._make_request", _urllib3_make_request),
     ("aiohttp.client", "ClientSession._request", _async_send(_aiohttp_host)),
     # Each request aiohttp sends, redirects included (headers are injected for the first).
     (
