@@ -82,6 +82,19 @@ def sent(server: LocalOpenAIServer) -> set[str]:
     return baggage_keys(server.requests[-1].headers.items())
 
 
+def run_script(script: str, *args: str) -> str:
+    """What `script` prints, run in a fresh interpreter: the egress guard is installed once
+    per process, so tests of when it is installed need a process of their own."""
+    result = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return result.stdout
+
+
 # --- loopback helpers: a redirector and a recording proxy ------------------------------
 
 
@@ -236,14 +249,7 @@ print(" ".join(str(header) for header in seen))
 @pytest.mark.parametrize("order", ["ours-first", "theirs-first"])
 def test_behind_a_proxy_whichever_instrumentation_wraps_first(order: str) -> None:
     # Only urllib3's instrumentation: requests then writes nothing itself, urllib3 does.
-    result = subprocess.run(
-        [sys.executable, "-c", PROXY_SCRIPT, order],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    assert result.stdout.split() == ["tenant=acme", "tenant=acme"]
+    assert run_script(PROXY_SCRIPT, order).split() == ["tenant=acme", "tenant=acme"]
 
 
 UNINSTRUMENT_SCRIPT = """
@@ -308,14 +314,8 @@ print(json.dumps([while_instrumented, after_uninstrument, instrumented_again]))
 def test_other_instrumentations_uninstrument_cleanly_and_the_guard_stays() -> None:
     # Theirs are instrumented before ours is installed: uninstrument() must still remove
     # theirs entirely (no header written at all), and identity must stay home throughout.
-    result = subprocess.run(
-        [sys.executable, "-c", UNINSTRUMENT_SCRIPT],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    while_instrumented, after_uninstrument, instrumented_again = json.loads(result.stdout)
+    found = json.loads(run_script(UNINSTRUMENT_SCRIPT))
+    while_instrumented, after_uninstrument, instrumented_again = found
     assert while_instrumented == [["tenant=acme", True]] * 5
     assert after_uninstrument == [[None, False]] * 5
     assert instrumented_again == [["tenant=acme", True]] * 5

@@ -21,6 +21,7 @@ from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
 )
 from opentelemetry.util.types import AttributeValue
 
+from orq_otel._cache import LruCache
 from orq_otel._config import OPTIONAL_METRIC_ATTRIBUTES, Settings
 from orq_otel._log import warn_once
 from orq_otel._names import IDENTITY_ID, OVERFLOW_IDENTITY
@@ -29,7 +30,7 @@ _OPTIONAL = frozenset(OPTIONAL_METRIC_ATTRIBUTES)
 _INPUT = {GEN_AI_TOKEN_TYPE: GenAiTokenTypeValues.INPUT.value}
 _OUTPUT = {GEN_AI_TOKEN_TYPE: GenAiTokenTypeValues.OUTPUT.value}
 # Distinct attribute sets kept ready; past this many (request models are the caller's to
-# name) the sets are dropped and made again as calls need them.
+# name) the least recently made go first and are made again when a call needs them.
 MAX_KEPT_SETS = 4096
 
 AttributeItems = tuple[tuple[str, AttributeValue], ...]
@@ -57,14 +58,13 @@ class CallPoints:
 
     def __init__(self, attributes: dict[str, AttributeValue]) -> None:
         self._attributes = attributes
-        self._at_end: dict[AttributeItems, PointAttributes] = {}
+        self._at_end: LruCache[AttributeItems, PointAttributes] = LruCache(MAX_KEPT_SETS)
 
     def at_end(self, extra: AttributeItems) -> PointAttributes:
         points = self._at_end.get(extra)
         if points is None:
-            if len(self._at_end) >= MAX_KEPT_SETS:
-                self._at_end.clear()
-            points = self._at_end[extra] = PointAttributes({**self._attributes, **dict(extra)})
+            points = PointAttributes({**self._attributes, **dict(extra)})
+            self._at_end.put(extra, points)
         return points
 
 
@@ -79,7 +79,9 @@ class MetricAttributes:
         self._identity = IDENTITY_ID in carried
         self._limit = settings.metric_identity_limit
         self._admitted: set[str] = set()
-        self._kept: dict[tuple[AttributeItems, str | None], CallPoints] = {}
+        self._kept: LruCache[tuple[AttributeItems, str | None], CallPoints] = LruCache(
+            MAX_KEPT_SETS
+        )
         self._lock = threading.Lock()
         self._overflowed = overflowed
 
@@ -92,12 +94,11 @@ class MetricAttributes:
         key = (tuple(common.items()), identity_id)
         points = self._kept.get(key)
         if points is None:
-            if len(self._kept) >= MAX_KEPT_SETS:
-                self._kept.clear()
             attributes = dict(self.carried(common))
             if identity_id is not None:
                 attributes[IDENTITY_ID] = identity_id
-            points = self._kept[key] = CallPoints(attributes)
+            points = CallPoints(attributes)
+            self._kept.put(key, points)
         return points
 
     def carried(self, attributes: Mapping[str, AttributeValue]) -> Mapping[str, AttributeValue]:
