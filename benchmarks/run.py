@@ -1,6 +1,6 @@
 """orq-otel against the OpenTelemetry SDK's floor and the peers, in one run.
 
-    pip install -e '.[bench]'
+    pip install -c constraints/bench.txt '.[bench]'   # a regular install, not -e
     python benchmarks/run.py [--rounds 5] [--calls 400] [--memory] [--startup]
 
 Each configuration runs in a fresh process (benchmarks/child.py); configurations run in
