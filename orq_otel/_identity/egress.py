@@ -223,7 +223,7 @@ def _urllib3_make_request(wrapped: Any, instance: Any, args: tuple[Any, ...], kw
         url = args[2] if len(args) > 2 else kwargs.get("url", "")
         copied = dict(headers)  # the caller's mapping is not ours to change
         _guarded(_filter_headers, copied, _urllib3_target(instance, url))
-        if copied != headers:
+        if copied != headers:  # otherwise urllib3 keeps the caller's own mapping
             if len(args) > 4:
                 args = (*args[:4], copied, *args[5:])
             else:
@@ -236,7 +236,7 @@ def _urllib3_target(pool: Any, url: Any) -> str:
     the URL, in absolute form, names the target."""
     text = str(url or "")
     if "://" in text.split("?", 1)[0]:
-        return urlsplit(text).hostname or ""
+        return _host_of(text)
     return str(getattr(pool, "host", "") or "")
 
 
