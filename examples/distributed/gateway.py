@@ -76,7 +76,12 @@ class AuthenticateUser:
 
 
 def create_app(worker_url: str, http_client: httpx2.AsyncClient | None = None) -> ASGIApp:
-    client = http_client or httpx2.AsyncClient(timeout=30)
+    # A new connection for each request: a POST must not be replayed, so it must not go out
+    # on an idle connection that the worker's keep-alive timeout may be closing at that
+    # moment (the request would fail). On a local network a connection costs little.
+    client = http_client or httpx2.AsyncClient(
+        timeout=30, limits=httpx2.Limits(max_keepalive_connections=0)
+    )
 
     async def ask(request: Request) -> Response:
         payload = await request.json()

@@ -80,7 +80,12 @@ func tracerProvider(ctx context.Context) (*sdktrace.TracerProvider, error) {
 // relay forwards the request to next + its path and query, under the request's context,
 // so the transport injects the trace and the baggage this hop extracted.
 func relay(next string) http.Handler {
-	client := &http.Client{Transport: otelhttp.NewTransport(http.DefaultTransport), Timeout: 60 * time.Second}
+	// A new connection for each request: a relay must not replay a POST, so it must not
+	// send one on an idle connection that the next service may be closing at that moment
+	// (its keep-alive timeout), which fails the request with EOF.
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.DisableKeepAlives = true
+	client := &http.Client{Transport: otelhttp.NewTransport(transport), Timeout: 60 * time.Second}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		out, err := http.NewRequestWithContext(r.Context(), r.Method, next+r.URL.RequestURI(), r.Body)
 		if err != nil {

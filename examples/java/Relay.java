@@ -17,12 +17,19 @@ public final class Relay {
     String next = System.getenv("NEXT_URL");
     if (next == null || next.isEmpty()) throw new IllegalArgumentException("NEXT_URL is required");
     int port = Integer.parseInt(System.getenv().getOrDefault("PORT", "0"));
+    // A new connection for each request, asked for with `Connection: close` (a header the
+    // client refuses unless allowed, before its first use). A relay must not replay a POST, so
+    // it must not send one on an idle connection that the next service may be closing at that
+    // moment (its keep-alive timeout): the request would fail. JDK 17 still reuses idle
+    // connections with jdk.httpclient.keepalive.timeout=0.
+    System.setProperty("jdk.httpclient.allowRestrictedHeaders", "connection");
     HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
     HttpServer server = HttpServer.create(new InetSocketAddress("127.0.0.1", port), 0);
     server.createContext("/", exchange -> {
       try {
         HttpRequest.Builder out = HttpRequest.newBuilder(URI.create(next + exchange.getRequestURI()))
             .timeout(Duration.ofSeconds(60))
+            .header("Connection", "close")
             .method(exchange.getRequestMethod(),
                 HttpRequest.BodyPublishers.ofByteArray(exchange.getRequestBody().readAllBytes()));
         String type = exchange.getRequestHeaders().getFirst("Content-Type");

@@ -93,13 +93,23 @@ function readJson(req) {
   });
 }
 
+// A new connection for each request. The relay must not replay a POST, so it must not send
+// one on an idle connection that the next service may be closing at that moment (Node's
+// global agent keeps idle sockets 5 s, the same as uvicorn's and Node's servers' keep-alive
+// timeout): the request would fail with "socket hang up".
+const downstreamAgent = new http.Agent({ keepAlive: false });
+
 function postJson(url, body) {
   return new Promise((resolve, reject) => {
     const data = Buffer.from(JSON.stringify(body === undefined ? {} : body), 'utf8');
     // http.request is made in the active context: instrumentation-http injects its baggage
     const request = http.request(
       url,
-      { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': data.length } },
+      {
+        method: 'POST',
+        agent: downstreamAgent,
+        headers: { 'content-type': 'application/json', 'content-length': data.length },
+      },
       (response) => {
         const chunks = [];
         response.on('data', (chunk) => chunks.push(chunk));

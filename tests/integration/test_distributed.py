@@ -22,7 +22,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from servers import EXAMPLES, serve_in_thread, wait_until
+from servers import EXAMPLES, IdleClosingServer, serve_in_thread, wait_until
 
 from orq_otel import IdentitySpanProcessor, OrqInstrumentor
 from orq_otel.testing import LocalOpenAIServer
@@ -83,22 +83,29 @@ def services(
             instrumentor.uninstrument()
 
 
-def ask(
-    services: Services, token: str, conversation: str | None = None
+def post_ask(
+    gateway_url: str, token: str, conversation: str | None = None
 ) -> tuple[int, dict[str, object]]:
-    """A request from outside, by a client without instrumentation (as a browser would be)."""
-    services.exporter.clear()
+    """POST /ask by a client without instrumentation (as a browser would be)."""
     question = {"question": "How can I upgrade?", "conversation": conversation}
     request = urllib.request.Request(  # noqa: S310 - a loopback URL of the test's own server
-        f"{services.gateway_url}/ask",
+        f"{gateway_url}/ask",
         data=json.dumps(question).encode(),
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            status, body = response.status, json.load(response)
+            return response.status, json.load(response)
     except urllib.error.HTTPError as error:
-        status, body = error.code, json.load(error)
+        return error.code, json.load(error)
+
+
+def ask(
+    services: Services, token: str, conversation: str | None = None
+) -> tuple[int, dict[str, object]]:
+    """A request from outside, and its spans once they have all ended."""
+    services.exporter.clear()
+    status, body = post_ask(services.gateway_url, token, conversation)
     # Server spans end just after their response is sent: wait for this request's, so that
     # none of them lands among the next test's spans.
     services.spans("POST /ask", *(["POST /llm"] if status == 200 else []))
@@ -117,6 +124,18 @@ def test_identity_set_at_the_gateway_reaches_the_router(
     assert sent.json["orq"]["identity"] == {
         key: ADA[key] for key in ("id", "display_name", "tags", "metadata")
     }
+
+
+def test_the_gateway_answers_every_request_when_the_worker_closes_idle_connections() -> None:
+    """It forwards POSTs, which it must not replay: it must not send one on a connection
+    that the worker's keep-alive timeout may be closing (the caller would get a 500)."""
+    with (
+        IdleClosingServer() as closing_worker,
+        serve_in_thread(gateway.create_app(closing_worker.url)) as gateway_url,
+    ):
+        replies = [post_ask(gateway_url, "token-alan") for _ in range(3)]
+    assert [status for status, _ in replies] == [200] * 3
+    assert [reply["answer"] for _, reply in replies] == [IdleClosingServer.REPLY["answer"]] * 3
 
 
 def test_gateway_to_llm_span_is_one_trace(services: Services) -> None:

@@ -35,7 +35,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from otel_stack import Jaeger, Unavailable, build, get_json, running_jaeger
 from relays import NODE_SOURCE, go_relay, java_relay, missing_tools, node_relay, running
-from servers import serve_in_thread, wait_until
+from servers import IdleClosingServer, serve_in_thread, wait_until
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -150,7 +150,10 @@ def worker_provider(jaeger: JaegerBackend | Unavailable) -> Iterator[TracerProvi
 def gateway(jaeger: JaegerBackend | Unavailable) -> Iterator[Gateway]:
     """The gateway's own instrumented client: it writes traceparent and baggage."""
     provider = _provider("py-gateway", otlp_endpoint(jaeger))
-    with httpx2.Client(timeout=90) as client:
+    # No idle connection kept: Node's server closes one after 5 s, as long as httpx keeps
+    # it, and a request sent on it as it closes fails (so the relays keep none either).
+    no_reuse = httpx2.Limits(max_keepalive_connections=0)
+    with httpx2.Client(timeout=90, limits=no_reuse) as client:
         HTTPX2ClientInstrumentor.instrument_client(client, tracer_provider=provider)
         yield Gateway(client, provider.get_tracer("gateway"))
     provider.shutdown()
@@ -523,6 +526,24 @@ def test_a_header_over_8192_bytes(relays: dict[str, Hop], signed_header: str, re
     else:  # Go and Java refuse the whole header: ours are lost with it
         assert seen["baggage"] is None
         assert seen["identity"] is None
+
+
+START = {"go": go_relay, "java": java_relay, "node": node_relay}
+
+
+@pytest.mark.parametrize("relay", RELAYS)
+def test_a_relay_answers_every_request_when_the_downstream_closes_idle_connections(
+    gateway: Gateway, relay: str
+) -> None:
+    """A relay must not send a request on a connection the downstream may be closing.
+
+    It forwards POSTs, which it must not replay, so a reused connection that the
+    downstream's keep-alive timeout closes under a request would fail the caller (502).
+    """
+    with IdleClosingServer() as downstream, START[relay](downstream.url) as url:
+        hop = enveloped(gateway, url) if relay == "node" else direct(gateway, url)
+        replies = [hop(None) for _ in range(3)]
+    assert replies == [IdleClosingServer.REPLY] * 3
 
 
 def test_a_relay_that_does_not_start_fails_with_its_stderr(tmp_path: Path) -> None:
