@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import socket
-import socketserver
 import threading
 import time
 from collections.abc import Iterator
@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import ClassVar
 
-import h11
 import uvicorn
 from starlette.types import ASGIApp
 
@@ -55,42 +54,33 @@ def wait_until(check: object, seconds: float, what: str) -> None:
     raise AssertionError(f"timed out after {seconds} s waiting for {what}")
 
 
-class _AnswerOncePerConnection(socketserver.BaseRequestHandler):
+class _AnswerOncePerConnection(http.server.BaseHTTPRequestHandler):
     """Answers the first request on a connection; ends the connection on the second."""
 
+    protocol_version = "HTTP/1.1"  # keeps the connection open after an answer
+    timeout = 30  # bounded: a silent client cannot hold a thread
+
     def handle(self) -> None:
-        self.request.settimeout(30)  # bounded: a silent client cannot hold a thread
-        http = h11.Connection(h11.SERVER)
-        answered = False
-        while True:
-            event = http.next_event()
-            if event is h11.NEED_DATA:
-                data = self.request.recv(65536)
-                if not data:
-                    return
-                http.receive_data(data)
-            elif isinstance(event, h11.Request) and answered:
-                # As a server does when its keep-alive timeout ends just as a request
-                # arrives: the connection closes with the request unanswered.
-                return
-            elif isinstance(event, h11.EndOfMessage):
-                self.request.sendall(self._answer(http))
-                http.start_next_cycle()
-                answered = True
-            elif isinstance(event, h11.ConnectionClosed):
-                return
+        self.handle_one_request()
+        if not self.close_connection:
+            # As a server does when its keep-alive timeout ends just as a request arrives:
+            # the next request's first line is read, and the connection closes unanswered.
+            self.rfile.readline()
 
-    def _answer(self, http: h11.Connection) -> bytes:
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
         body = json.dumps(IdleClosingServer.REPLY).encode()
-        headers = [("content-type", "application/json"), ("content-length", str(len(body)))]
-        return (
-            http.send(h11.Response(status_code=200, headers=headers))
-            + http.send(h11.Data(data=body))
-            + http.send(h11.EndOfMessage())
-        )
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: the test asserts on replies, not on a request log."""
 
 
-class IdleClosingServer(socketserver.ThreadingTCPServer):
+class IdleClosingServer(http.server.ThreadingHTTPServer):
     """An HTTP/1.1 server that closes a kept-alive connection when it is reused.
 
     A server closes an idle connection when its keep-alive timeout ends (uvicorn's and
@@ -100,7 +90,6 @@ class IdleClosingServer(socketserver.ThreadingTCPServer):
     """
 
     REPLY: ClassVar[dict[str, str]] = {"answer": "from the downstream"}
-    daemon_threads = True
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _AnswerOncePerConnection)
